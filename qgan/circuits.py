@@ -1,0 +1,102 @@
+"""The generator's circuit, defined once as a Strawberry Fields program with named free parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import strawberryfields as sf
+from strawberryfields import ops
+
+# Parameter groups of one layer of the CV quantum neural network (Killoran et al. 2018):
+# interferometer, squeezing, interferometer, displacement, Kerr.
+PASSIVE_GROUPS = ("int1_theta", "int1_phi", "int1_rot", "int2_theta", "int2_phi", "int2_rot")
+ACTIVE_GROUPS = ("squeeze", "displace", "kerr")
+LATENT_PREFIX = "latent"
+
+
+@dataclasses.dataclass(frozen=True)
+class Circuit:
+    """A Strawberry Fields program and the layout of its free parameters.
+
+    Attributes:
+        program: the sf.Program; every gate argument is a named free parameter.
+        modes: number of optical modes.
+        layers: number of CV neural-network layers after the latent encoding.
+        group_sizes: parameters per layer of each group, e.g. {"squeeze": modes, ...}.
+        latent_names: free parameters fed per sample (latent displacement of each mode).
+    """
+
+    program: sf.Program
+    modes: int
+    layers: int
+    group_sizes: dict
+    latent_names: tuple[str, ...]
+
+    def parameter_name(self, group: str, layer: int, index: int) -> str:
+        """The free-parameter name of one scalar of a group."""
+        return f"{group}_{layer}_{index}"
+
+
+def beamsplitter_pairs(modes: int) -> list[tuple[int, int]]:
+    """Neighbouring mode pairs of a rectangular (Clements) mesh: modes·(modes−1)/2 beamsplitters."""
+    pairs = []
+    for column in range(modes):
+        for first in range(column % 2, modes - 1, 2):
+            pairs.append((first, first + 1))
+    return pairs
+
+
+def build_circuit(modes: int, layers: int) -> Circuit:
+    """Builds the generator circuit: latent displacements, then `layers` CV neural-network layers.
+
+    Each layer applies an interferometer (a beamsplitter mesh and a rotation per mode),
+    squeezing Sgate(r) per mode, a second interferometer, a real displacement Dgate(d) per
+    mode and a Kerr gate Kgate(k) per mode. The latent code enters as Dgate(latent_i) on mode i.
+
+    Args:
+        modes: number of optical modes (≥ 1).
+        layers: number of layers (≥ 1).
+
+    Returns:
+        The Circuit.
+    """
+    pairs = beamsplitter_pairs(modes)
+    group_sizes = {
+        "int1_theta": len(pairs),
+        "int1_phi": len(pairs),
+        "int1_rot": modes,
+        "squeeze": modes,
+        "int2_theta": len(pairs),
+        "int2_phi": len(pairs),
+        "int2_rot": modes,
+        "displace": modes,
+        "kerr": modes,
+    }
+    program = sf.Program(modes)
+    latent_names = tuple(f"{LATENT_PREFIX}_{mode}" for mode in range(modes))
+    circuit = Circuit(program, modes, layers, group_sizes, latent_names)
+
+    def parameter(group, layer, index):
+        return program.params(circuit.parameter_name(group, layer, index))
+
+    def interferometer(prefix, layer, q):
+        for index, (first, second) in enumerate(pairs):
+            theta = parameter(f"{prefix}_theta", layer, index)
+            phi = parameter(f"{prefix}_phi", layer, index)
+            ops.BSgate(theta, phi) | (q[first], q[second])
+        for mode in range(modes):
+            ops.Rgate(parameter(f"{prefix}_rot", layer, mode)) | q[mode]
+
+    with program.context as q:
+        for mode, name in enumerate(latent_names):
+            ops.Dgate(program.params(name), 0.0) | q[mode]
+        for layer in range(layers):
+            interferometer("int1", layer, q)
+            for mode in range(modes):
+                ops.Sgate(parameter("squeeze", layer, mode), 0.0) | q[mode]
+            interferometer("int2", layer, q)
+            for mode in range(modes):
+                ops.Dgate(parameter("displace", layer, mode), 0.0) | q[mode]
+            for mode in range(modes):
+                ops.Kgate(parameter("kerr", layer, mode)) | q[mode]
+    return circuit

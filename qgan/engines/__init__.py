@@ -1,0 +1,18 @@
+"""Engines that run a Strawberry Fields program and return its x-quadrature means and trace."""
+
+from __future__ import annotations
+
+from qgan.engines.base import Engine, EngineOutput
+from qgan.engines.sf_engine import StrawberryFieldsEngine
+
+ENGINES = {"sf": StrawberryFieldsEngine}
+
+
+def make_engine(name: str, cutoff: int) -> Engine:
+    """Creates the engine called `name` (one of ENGINES) for the given Fock cutoff."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; allowed: {', '.join(sorted(ENGINES))}")
+    return ENGINES[name](cutoff=cutoff)
+
+
+__all__ = ["ENGINES", "Engine", "EngineOutput", "StrawberryFieldsEngine", "make_engine"]

@@ -1,0 +1,49 @@
+"""The interface every engine implements."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+
+import strawberryfields as sf
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOutput:
+    """What an engine returns for a batch.
+
+    Attributes:
+        x_means: (batch, modes) float32 expectations of the x quadrature, ħ = 2, computed as
+            tr(ρx) without dividing by the trace (as Strawberry Fields does).
+        trace: (batch,) float32 norm of the truncated state; below 1 when the cutoff loses amplitude.
+    """
+
+    x_means: tf.Tensor
+    trace: tf.Tensor
+
+
+class Engine(abc.ABC):
+    """Runs a Strawberry Fields program in a truncated Fock space of dimension `cutoff` per mode."""
+
+    name: str = ""
+    #: Whether `run` may be traced by tf.function (the reference engine runs eagerly only).
+    supports_graph: bool = False
+
+    def __init__(self, cutoff: int):
+        if cutoff < 2:
+            raise ValueError(f"cutoff must be at least 2, got {cutoff}")
+        self.cutoff = cutoff
+
+    @abc.abstractmethod
+    def run(self, program: sf.Program, arguments: dict, batch_size: int) -> EngineOutput:
+        """Runs `program` on the vacuum for a batch.
+
+        Args:
+            program: the program; its free parameters are all named in `arguments`.
+            arguments: free-parameter name → scalar tensor (shared by the batch) or (batch,) tensor.
+            batch_size: number of samples in the batch.
+
+        Returns:
+            The EngineOutput, differentiable with respect to the argument tensors.
+        """
