@@ -1,0 +1,153 @@
+"""Tests of qgan.generator.QuantumGenerator on the Strawberry Fields engine, against closed forms."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qgan.generator import QuantumGenerator
+
+
+def zero_weights(generator):
+    for weight in generator.group_weights.values():
+        weight.assign(tf.zeros_like(weight))
+
+
+def coherent_amplitudes(alpha, cutoff):
+    n = np.arange(cutoff)
+    return np.exp(-(alpha**2) / 2) * alpha**n / np.sqrt([math.factorial(k) for k in n])
+
+
+def truncated_coherent_x_and_trace(alphas, cutoff):
+    """⟨x⟩ per mode (ħ = 2, not divided by the trace) and the trace of a product of real coherent states."""
+    amplitudes = [coherent_amplitudes(alpha, cutoff) for alpha in alphas]
+    traces = [np.sum(c**2) for c in amplitudes]
+    x_single = [2 * np.sum(c[:-1] * c[1:] * np.sqrt(np.arange(1, cutoff))) for c in amplitudes]
+    x = [
+        x_single[mode] * np.prod([traces[other] for other in range(len(alphas)) if other != mode])
+        for mode in range(len(alphas))
+    ]
+    return np.array(x), np.prod(traces)
+
+
+def test_identity_layers_give_the_latent_coherent_state():
+    cutoff = 6
+    generator = QuantumGenerator(modes=2, layers=2, cutoff=cutoff, latent_scale=1.3, seed=0)
+    zero_weights(generator)
+    z = np.array([[0.0, 0.0], [0.5, -1.0], [1.0, 0.25]], np.float32)
+    coordinates, trace = generator(z, return_trace=True)
+    for row, latent in enumerate(z):
+        x, expected_trace = truncated_coherent_x_and_trace(1.3 * latent, cutoff)
+        np.testing.assert_allclose(coordinates[row].numpy(), x, atol=1e-5)
+        assert float(trace[row]) == pytest.approx(expected_trace, abs=1e-5)
+    # at cutoff 6 the state with |α| = 1.3 visibly leaves the cutoff
+    assert float(trace[1]) < 0.995
+
+
+def test_layer_displacement_adds_to_the_latent_one_with_its_closed_form_gradient():
+    generator = QuantumGenerator(modes=2, layers=2, cutoff=14, max_displacement=0.8, seed=0)
+    zero_weights(generator)
+    weight = 0.4
+    displacement = generator.group_weights["displace"]
+    displacement.assign([[0.0, 0.0], [weight, 0.0]])
+    z = np.array([[0.3, -0.2]], np.float32)
+    with tf.GradientTape() as tape:
+        coordinates = generator(z)
+        x0 = coordinates[0, 0]
+    gradient = tape.gradient(x0, displacement).numpy()
+    expected_x0 = 2 * (0.3 + 0.8 * np.tanh(weight))
+    assert float(coordinates[0, 0]) == pytest.approx(expected_x0, abs=2e-5)
+    assert float(coordinates[0, 1]) == pytest.approx(-0.4, abs=2e-5)
+    assert gradient[1, 0] == pytest.approx(2 * 0.8 / np.cosh(weight) ** 2, abs=1e-4)
+
+
+def test_readout_is_a_scale_and_shift_per_output():
+    generator = QuantumGenerator(modes=2, layers=1, cutoff=10, seed=0)
+    zero_weights(generator)
+    generator.readout_scale.assign([2.0, -1.0])
+    generator.readout_shift.assign([0.5, 0.25])
+    coordinates = generator(np.array([[0.25, 0.5]], np.float32)).numpy()
+    np.testing.assert_allclose(coordinates[0], [2.0 * 0.5 + 0.5, -1.0 * 1.0 + 0.25], atol=1e-5)
+
+
+@pytest.mark.parametrize("modes, layers", [(2, 1), (3, 2)])
+def test_shape_and_trace_for_random_weights(modes, layers):
+    generator = QuantumGenerator(modes=modes, layers=layers, cutoff=5, init_std=0.5, seed=1)
+    z = generator.sample_latent(7, seed=0)
+    coordinates, trace = generator(z, return_trace=True)
+    assert coordinates.shape == (7, 2)
+    assert trace.shape == (7,)
+    assert np.all(trace.numpy() <= 1.0 + 1e-5)
+    assert np.all(trace.numpy() > 0.0)
+    assert np.all(np.isfinite(coordinates.numpy()))
+
+
+def test_gradients_match_central_finite_differences():
+    generator = QuantumGenerator(modes=2, layers=1, cutoff=6, init_std=0.4, seed=3)
+    z = np.array([[0.2, -0.4], [-0.7, 0.5]], np.float32)
+    direction = tf.constant([[1.0, -0.5], [0.3, 0.8]])
+
+    def objective():
+        coordinates, trace = generator(z, return_trace=True)
+        return tf.reduce_sum(coordinates * direction) + tf.reduce_sum(trace)
+
+    with tf.GradientTape() as tape:
+        value = objective()
+    variables = generator.trainable_variables
+    analytic = tape.gradient(value, variables)
+    step = 1e-2
+    for variable, gradient in zip(variables, analytic):
+        original = variable.numpy()
+        numeric = np.zeros_like(original)
+        for index in np.ndindex(original.shape):
+            shifted = original.copy()
+            shifted[index] += step
+            variable.assign(shifted)
+            up = float(objective())
+            shifted[index] -= 2 * step
+            variable.assign(shifted)
+            down = float(objective())
+            numeric[index] = (up - down) / (2 * step)
+        variable.assign(original)
+        np.testing.assert_allclose(gradient.numpy(), numeric, rtol=2e-2, atol=2e-3, err_msg=variable.path)
+
+
+def test_every_weight_gets_a_gradient():
+    generator = QuantumGenerator(modes=2, layers=2, cutoff=6, init_std=0.3, seed=0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(generator(generator.sample_latent(4, seed=1)))
+    grads = tape.gradient(loss, generator.trainable_variables)
+    assert all(grad is not None and np.any(grad.numpy() != 0) for grad in grads)
+
+
+def test_set_weights_carries_a_generator_over():
+    source = QuantumGenerator(modes=2, layers=2, cutoff=6, init_std=0.3, seed=1)
+    copy = QuantumGenerator(modes=2, layers=2, cutoff=6, init_std=0.3, seed=2)
+    z = np.array([[0.1, 0.9], [-0.6, 0.2]], np.float32)
+    assert not np.allclose(source(z), copy(z))
+    assert [w.name for w in source.weights] == [w.name for w in copy.weights]
+    copy.set_weights(source.get_weights())
+    np.testing.assert_array_equal(source(z).numpy(), copy(z).numpy())
+
+
+def test_bounded_gates_stay_within_their_maxima():
+    generator = QuantumGenerator(
+        modes=2, layers=1, cutoff=4, max_squeeze=0.3, max_displacement=0.7, max_kerr=0.2
+    )
+    for weight in generator.group_weights.values():
+        weight.assign(tf.fill(weight.shape, 100.0))
+    parameters = generator.gate_parameters()
+    np.testing.assert_allclose(parameters["squeeze"].numpy(), 0.3)
+    np.testing.assert_allclose(parameters["displace"].numpy(), 0.7)
+    np.testing.assert_allclose(parameters["kerr"].numpy(), 0.2)
+    np.testing.assert_allclose(parameters["int1_theta"].numpy(), 100.0)
+
+
+def test_bad_construction_is_a_clear_error():
+    with pytest.raises(ValueError, match="output_dim 3 exceeds the number of modes 2"):
+        QuantumGenerator(modes=2, output_dim=3)
+    with pytest.raises(ValueError, match="unknown engine 'warp'; allowed: sf"):
+        QuantumGenerator(engine="warp")
+    with pytest.raises(ValueError, match="cutoff must be at least 2"):
+        QuantumGenerator(cutoff=1)
