@@ -1,0 +1,149 @@
+"""CoordinateGAN: a Keras WGAN-GP model whose steps go through gradient guards."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from qgan.critic import gradient_penalty
+from qgan.guard import GradientGuard
+
+
+class MinMetric(keras.metrics.Metric):
+    """The smallest value seen since the last reset."""
+
+    def __init__(self, name="min", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smallest = self.add_variable(
+            shape=(), initializer=keras.initializers.Constant(float("inf")), name="smallest"
+        )
+
+    def update_state(self, values):
+        self.smallest.assign(tf.minimum(self.smallest, tf.reduce_min(tf.cast(values, self.dtype))))
+
+    def result(self):
+        return tf.convert_to_tensor(self.smallest)
+
+    def reset_state(self):
+        self.smallest.assign(float("inf"))
+
+
+class CoordinateGAN(keras.Model):
+    """Wasserstein GAN with gradient penalty for a generator of 2-D coordinates.
+
+    Each train_step receives n_critic·batch real samples: it takes n_critic critic steps, one per
+    slice, each on fresh latent noise, then one generator step. Both players' updates go through a
+    GradientGuard, so a NaN/Inf loss or gradient never reaches the weights.
+
+    Args:
+        generator: a layer with `latent_dim`, `sample_latent(batch, seed)` and
+            `call(z, return_trace=True)` returning (coordinates, Fock trace).
+        critic: a Keras model mapping coordinates to scores.
+        n_critic: critic steps per generator step.
+        gp_weight: weight of the gradient penalty in the critic loss.
+        trace_penalty: weight of mean(1 − trace) in the generator loss (keeps the state in the cutoff).
+        clip_value: element-wise gradient bound of both guards; None turns clipping off.
+        seed: seed of the latent noise and the penalty's interpolation weights.
+    """
+
+    def __init__(
+        self,
+        generator,
+        critic,
+        n_critic: int = 5,
+        gp_weight: float = 10.0,
+        trace_penalty: float = 0.0,
+        clip_value: float | None = 1.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.critic = critic
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+        self.trace_penalty = trace_penalty
+        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.critic_guard = GradientGuard(clip_value, name="critic_guard")
+        self.generator_guard = GradientGuard(clip_value, name="generator_guard")
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in (
+                "d_loss",
+                "g_loss",
+                "gp",
+                "wasserstein",
+                "d_grad_norm",
+                "g_grad_norm",
+                "trace_mean",
+            )
+        }
+        self.trackers["trace_min"] = MinMetric(name="trace_min")
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """Sets both optimizers and builds them and the guards on all their variables.
+
+        Args:
+            g_optimizer: Keras optimizer of the generator.
+            d_optimizer: Keras optimizer of the critic.
+            **kwargs: passed to keras.Model.compile (e.g. run_eagerly).
+        """
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.critic_guard.build(d_optimizer, self.critic.trainable_variables)
+        self.generator_guard.build(g_optimizer, self.generator.trainable_variables)
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, z, training=False):
+        return self.generator(z)
+
+    def critic_step(self, real):
+        """One critic update on a batch of real samples; returns the losses and the guard report."""
+        batch_size = real.shape[0] or tf.shape(real)[0]
+        fake = self.generator(self.generator.sample_latent(batch_size, seed=self.noise_seed))
+        with tf.GradientTape() as tape:
+            wasserstein = tf.reduce_mean(self.critic(real, training=True)) - tf.reduce_mean(
+                self.critic(fake, training=True)
+            )
+            penalty = gradient_penalty(self.critic, real, fake, seed=self.noise_seed)
+            d_loss = -wasserstein + self.gp_weight * penalty
+        variables = self.critic.trainable_variables
+        grads = tape.gradient(d_loss, variables)
+        report = self.critic_guard.apply_gradients(self.d_optimizer, grads, variables, loss=d_loss)
+        return d_loss, wasserstein, penalty, report
+
+    def generator_step(self, batch_size):
+        """One generator update; returns the loss, the per-sample traces and the guard report."""
+        z = self.generator.sample_latent(batch_size, seed=self.noise_seed)
+        variables = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake, trace = self.generator(z, return_trace=True)
+            g_loss = -tf.reduce_mean(self.critic(fake, training=True))
+            g_loss += self.trace_penalty * tf.reduce_mean(1.0 - trace)
+        grads = tape.gradient(g_loss, variables)
+        report = self.generator_guard.apply_gradients(self.g_optimizer, grads, variables, loss=g_loss)
+        return g_loss, trace, report
+
+    def train_step(self, data):
+        real_chunks = tf.split(data, self.n_critic, axis=0)
+        for real in real_chunks:
+            d_loss, wasserstein, penalty, d_report = self.critic_step(real)
+            self.trackers["d_loss"].update_state(d_loss)
+            self.trackers["wasserstein"].update_state(wasserstein)
+            self.trackers["gp"].update_state(penalty)
+            self.trackers["d_grad_norm"].update_state(d_report["global_norm"])
+        g_loss, trace, g_report = self.generator_step(real_chunks[0].shape[0] or tf.shape(real_chunks[0])[0])
+        self.trackers["g_loss"].update_state(g_loss)
+        self.trackers["g_grad_norm"].update_state(g_report["global_norm"])
+        self.trackers["trace_mean"].update_state(trace)
+        self.trackers["trace_min"].update_state(trace)
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        for prefix, guard in (("d", self.critic_guard), ("g", self.generator_guard)):
+            for name, total in guard.totals().items():
+                logs[f"{prefix}_{name}"] = total
+        return logs

@@ -1,0 +1,72 @@
+"""Tests of qgan.gan.CoordinateGAN: step counts and guarded updates on real and poisoned batches."""
+
+import keras
+import numpy as np
+import pytest
+
+from qgan.critic import build_critic
+from qgan.gan import CoordinateGAN
+from qgan.generator import QuantumGenerator
+
+
+def small_gan(n_critic=2):
+    generator = QuantumGenerator(modes=2, layers=1, cutoff=5, seed=0)
+    gan = CoordinateGAN(
+        generator,
+        build_critic((8,), seed=0),
+        n_critic=n_critic,
+        gp_weight=10.0,
+        trace_penalty=1.0,
+        seed=0,
+    )
+    gan.compile(
+        g_optimizer=keras.optimizers.Adam(1e-3),
+        d_optimizer=keras.optimizers.Adam(1e-3),
+        run_eagerly=True,
+    )
+    return gan
+
+
+def test_train_step_takes_n_critic_critic_steps_and_one_generator_step():
+    gan = small_gan(n_critic=3)
+    real = np.random.default_rng(0).normal(size=(3 * 4, 2)).astype(np.float32)
+    logs = gan.train_step(real)
+    assert int(gan.d_optimizer.iterations.numpy()) == 3
+    assert int(gan.g_optimizer.iterations.numpy()) == 1
+    for key in (
+        "d_loss",
+        "g_loss",
+        "gp",
+        "wasserstein",
+        "d_grad_norm",
+        "g_grad_norm",
+        "trace_mean",
+        "trace_min",
+    ):
+        assert np.isfinite(float(logs[key])), key
+    assert 0.9 < float(logs["trace_min"]) <= float(logs["trace_mean"]) <= 1.0 + 1e-6
+    assert int(logs["d_skipped_steps"]) == 0 and int(logs["g_skipped_steps"]) == 0
+
+
+def test_a_nan_batch_leaves_the_critic_untouched_and_is_counted():
+    gan = small_gan(n_critic=2)
+    before = [variable.numpy().copy() for variable in gan.critic.trainable_variables]
+    poisoned = np.full((2 * 4, 2), np.nan, np.float32)
+    logs = gan.train_step(poisoned)
+    for variable, old in zip(gan.critic.trainable_variables, before):
+        np.testing.assert_array_equal(variable.numpy(), old)
+    assert int(gan.d_optimizer.iterations.numpy()) == 0
+    assert int(logs["d_skipped_steps"]) == 2
+    assert int(logs["d_nonfinite_loss_steps"]) == 2
+    assert int(gan.g_optimizer.iterations.numpy()) == 1
+    assert all(np.all(np.isfinite(v.numpy())) for v in gan.generator.trainable_variables)
+
+
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_fit_runs_the_guarded_steps(n_critic):
+    gan = small_gan(n_critic=n_critic)
+    data = np.random.default_rng(1).normal(size=(n_critic * 4 * 3, 2)).astype(np.float32)
+    history = gan.fit(data, batch_size=n_critic * 4, epochs=1, verbose=0, shuffle=False)
+    assert int(gan.g_optimizer.iterations.numpy()) == 3
+    assert int(gan.d_optimizer.iterations.numpy()) == 3 * n_critic
+    assert np.isfinite(history.history["d_loss"][0])
