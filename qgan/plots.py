@@ -1,0 +1,206 @@
+"""Figures of a run (matplotlib, Agg backend): samples over the target, mode counts, training curves."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+CAPTURED_COLOUR = "tab:green"
+MISSED_COLOUR = "tab:red"
+
+
+def _save(figure, path: str) -> str:
+    figure.tight_layout()
+    temporary = path + ".tmp.png"
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    os.replace(temporary, path)
+    return path
+
+
+def plot_samples(path, samples, target_points=None, centers=None, std=None, counts=None, title=""):
+    """Generated samples over the target: centres, 3·std circles, captured modes in green.
+
+    Args:
+        path: PNG file to write.
+        samples: (N, 2) generated coordinates.
+        target_points: optional (M, 2) real samples drawn faintly underneath.
+        centers: optional (K, 2) mode centres.
+        std: mode std; the circles have radius 3·std (drawn at least visibly large).
+        counts: optional high-quality samples per mode; modes with a count > 0 are "captured".
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    figure, axes = plt.subplots(figsize=(6.6, 7.0))
+    if target_points is not None:
+        axes.scatter(*np.asarray(target_points).T, s=4, c="0.75", alpha=0.5, label="target samples")
+    finite = np.all(np.isfinite(samples), axis=1)
+    axes.scatter(*np.asarray(samples)[finite].T, s=4, c="tab:blue", alpha=0.5, label="generated samples")
+    if centers is not None:
+        centers = np.asarray(centers)
+        captured = np.asarray(counts) > 0 if counts is not None else np.zeros(len(centers), bool)
+        for center, is_captured in zip(centers, captured):
+            colour = CAPTURED_COLOUR if is_captured else MISSED_COLOUR
+            if std:
+                axes.add_patch(plt.Circle(center, 3 * std, fill=False, color=colour, lw=1.2))
+        axes.scatter(*centers[captured].T, marker="x", s=60, c=CAPTURED_COLOUR, label="captured mode")
+        axes.scatter(*centers[~captured].T, marker="x", s=60, c=MISSED_COLOUR, label="missed mode")
+        span = np.abs(centers).max() + 1.0
+        if finite.any():  # widen to show stray samples, but not so far that the modes shrink to dots
+            reach = np.percentile(np.abs(np.asarray(samples)[finite]), 99.5) + 0.5
+            span = min(max(span, reach), 3 * span)
+        axes.set_xlim(-span, span)
+        axes.set_ylim(-span, span)
+    axes.set_aspect("equal")
+    axes.set_xlabel("x (mode 0 ⟨x̂⟩, after readout)")
+    axes.set_ylabel("y (mode 1 ⟨x̂⟩, after readout)")
+    axes.set_title(title)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8, markerscale=2)
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_mode_counts(path, counts, num_samples, title=""):
+    """High-quality samples per mode as bars, with the count a perfectly uniform generator would get.
+
+    Args:
+        path: PNG file to write.
+        counts: high-quality samples per mode.
+        num_samples: samples evaluated (sets the uniform reference).
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    counts = np.asarray(counts)
+    figure, axes = plt.subplots(figsize=(7.0, 4.0))
+    colours = [CAPTURED_COLOUR if count > 0 else MISSED_COLOUR for count in counts]
+    axes.bar(np.arange(len(counts)), counts, color=colours, label="high-quality samples")
+    axes.axhline(
+        num_samples / len(counts),
+        color="k",
+        ls="--",
+        lw=1,
+        label="uniform over modes, all high quality",
+    )
+    axes.set_xlabel("mode index")
+    axes.set_ylabel("high-quality samples")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    axes.grid(axis="y", alpha=0.3)
+    return _save(figure, path)
+
+
+def _column(metrics, name):
+    return np.array([np.nan if row.get(name) in (None, "") else float(row[name]) for row in metrics])
+
+
+def plot_coverage(path, metrics, num_modes, title=""):
+    """Modes captured, high-quality fraction and mode-histogram KL over training.
+
+    Args:
+        path: PNG file to write.
+        metrics: list of metric rows (dicts with step, modes_captured, high_quality_fraction,
+            kl_uniform).
+        num_modes: number of target modes (the top of the modes axis).
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    steps = _column(metrics, "step")
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.0, 6.0), sharex=True)
+    top.plot(steps, _column(metrics, "modes_captured"), "o-", color="tab:blue", label="modes captured")
+    top.set_ylim(0, num_modes + 0.5)
+    top.set_ylabel(f"modes captured (of {num_modes})")
+    twin = top.twinx()
+    twin.plot(
+        steps,
+        100 * _column(metrics, "high_quality_fraction"),
+        "s--",
+        color="tab:orange",
+        label="high-quality %",
+    )
+    twin.set_ylim(0, 100)
+    twin.set_ylabel("high-quality samples (%)")
+    lines = top.get_legend_handles_labels()
+    twin_lines = twin.get_legend_handles_labels()
+    top.legend(lines[0] + twin_lines[0], lines[1] + twin_lines[1], loc="upper left", fontsize=8)
+    top.set_title(title)
+    top.grid(alpha=0.3)
+    bottom.plot(
+        steps,
+        _column(metrics, "kl_uniform"),
+        "o-",
+        color="tab:purple",
+        label="KL(mode histogram ‖ uniform)",
+    )
+    bottom.set_xlabel("generator step")
+    bottom.set_ylabel("KL (nats)")
+    bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_training(path, metrics, title=""):
+    """Losses, gradient norms and the Fock-space trace over training.
+
+    Args:
+        path: PNG file to write.
+        metrics: list of metric rows (dicts with step, d_loss, g_loss, wasserstein, gp,
+            d_grad_norm, g_grad_norm, trace_mean, trace_min, eval_trace_mean, eval_trace_min).
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    steps = _column(metrics, "step")
+    figure, (losses, norms, traces) = plt.subplots(3, 1, figsize=(7.0, 8.5), sharex=True)
+    for name, label in (
+        ("d_loss", "critic loss"),
+        ("g_loss", "generator loss"),
+        ("wasserstein", "Wasserstein estimate"),
+        ("gp", "gradient penalty (unweighted)"),
+    ):
+        losses.plot(steps, _column(metrics, name), "o-", ms=3, label=label)
+    losses.set_ylabel("loss")
+    losses.set_title(title)
+    losses.legend(fontsize=8)
+    losses.grid(alpha=0.3)
+    for name, label in (("d_grad_norm", "critic"), ("g_grad_norm", "generator")):
+        norms.plot(
+            steps,
+            _column(metrics, name),
+            "o-",
+            ms=3,
+            label=f"{label} gradient norm (before clipping)",
+        )
+    if (
+        np.nanmin(
+            np.concatenate([_column(metrics, "d_grad_norm"), _column(metrics, "g_grad_norm"), [np.inf]])
+        )
+        > 0
+    ):
+        norms.set_yscale("log")
+    norms.set_ylabel("global L2 norm")
+    norms.legend(fontsize=8)
+    norms.grid(alpha=0.3)
+    for name, label, style in (
+        ("trace_mean", "training batches, mean", "o-"),
+        ("trace_min", "training batches, min", "v:"),
+        ("eval_trace_mean", "evaluation samples, mean", "s-"),
+        ("eval_trace_min", "evaluation samples, min", "^:"),
+    ):
+        traces.plot(steps, _column(metrics, name), style, ms=3, label=label)
+    traces.set_ylabel("Fock-space trace")
+    traces.set_xlabel("generator step")
+    traces.legend(fontsize=8)
+    traces.grid(alpha=0.3)
+    return _save(figure, path)
