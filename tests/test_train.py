@@ -1,0 +1,112 @@
+"""End-to-end runs of train() and of the script in a temporary folder."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qgan.config import TrainConfig
+from qgan.coverage import mode_coverage
+from qgan.targets import ring
+from qgan.train import METRIC_COLUMNS, PLOT_FILES, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY = dict(layers=1, cutoff=5, batch_size=8, n_critic=2, steps=4, eval_every=2, eval_samples=100)
+
+
+@pytest.mark.slow
+def test_train_writes_an_honest_results_folder(tmp_path):
+    lines = []
+    config = TrainConfig(results_dir=str(tmp_path), run_name="tiny", **TINY)
+    result = train(config, log=lines.append)
+    run_dir = tmp_path / "tiny"
+    assert result.run_dir == str(run_dir)
+    expected = {
+        "config.json",
+        "metrics.csv",
+        "coverage.json",
+        "samples.npy",
+        "generator.weights.npz",
+        "critic.weights.h5",
+        *PLOT_FILES,
+    }
+    assert expected <= set(os.listdir(run_dir))
+    assert not [name for name in os.listdir(run_dir) if name.endswith(".tmp")]
+    assert json.loads((run_dir / "config.json").read_text()) == config.to_dict()
+
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",") == list(METRIC_COLUMNS)
+    assert [row.split(",")[0] for row in rows[1:]] == ["2", "4"]
+    assert len(result.metrics) == 2
+
+    final = json.loads((run_dir / "coverage.json").read_text())
+    samples = np.load(run_dir / "samples.npy")
+    assert samples.shape == (100, 2)
+    target = ring()
+    recomputed = mode_coverage(samples, target.centers, target.std)
+    assert final["coverage"] == recomputed.as_dict()
+    assert final["step"] == 4
+    assert 0.9 < final["trace_min"] <= final["trace_mean"] <= 1.0 + 1e-6
+    assert result.metrics[-1]["modes_captured"] == recomputed.modes_captured
+
+    assert lines[0].startswith("qgan: training on ring")
+    assert sum(line.startswith("step") for line in lines) == 2
+    assert lines[-1].startswith("done in") and "modes captured" in lines[-1]
+
+
+@pytest.mark.slow
+def test_steps_not_a_multiple_of_eval_every_still_end_at_steps(tmp_path):
+    config = TrainConfig(results_dir=str(tmp_path), run_name="odd", **(TINY | dict(steps=3)))
+    result = train(config, log=lambda line: None)
+    assert [row["step"] for row in result.metrics] == [2, 3]
+
+
+@pytest.mark.slow
+def test_script_trains_a_file_dataset_with_centres(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = np.array([[-1.0, 0.0], [1.0, 0.0]])
+    points = centers[rng.integers(0, 2, 400)] + rng.normal(0, 0.05, (400, 2))
+    np.savetxt(tmp_path / "points.csv", points, delimiter=",", header="x,y", comments="")
+    np.save(tmp_path / "centers.npy", centers)
+    process = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py"),
+            "--dataset",
+            "file",
+            "--data",
+            str(tmp_path / "points.csv"),
+            "--centers",
+            str(tmp_path / "centers.npy"),
+            "--layers",
+            "1",
+            "--cutoff",
+            "5",
+            "--batch-size",
+            "8",
+            "--n-critic",
+            "1",
+            "--steps",
+            "2",
+            "--eval-every",
+            "2",
+            "--eval-samples",
+            "50",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--run-name",
+            "mine",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "done in" in process.stdout and "/2 modes captured" in process.stdout
+    final = json.loads((tmp_path / "results" / "mine" / "coverage.json").read_text())
+    assert final["coverage"]["num_modes"] == 2
+    assert final["coverage"]["num_samples"] == 50
