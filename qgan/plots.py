@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 CAPTURED_COLOUR = "tab:green"
 MISSED_COLOUR = "tab:red"
@@ -82,18 +83,20 @@ def plot_mode_counts(path, counts, num_samples, title=""):
     counts = np.asarray(counts)
     figure, axes = plt.subplots(figsize=(7.0, 4.0))
     colours = [CAPTURED_COLOUR if count > 0 else MISSED_COLOUR for count in counts]
-    axes.bar(np.arange(len(counts)), counts, color=colours, label="high-quality samples")
-    axes.axhline(
-        num_samples / len(counts),
-        color="k",
-        ls="--",
-        lw=1,
-        label="uniform over modes, all high quality",
-    )
+    bars = axes.bar(np.arange(len(counts)), counts, color=colours)
+    axes.bar_label(bars, labels=[str(count) for count in counts], fontsize=8)
+    uniform = axes.axhline(num_samples / len(counts), color="k", ls="--", lw=1)
+    handles = [
+        Patch(color=CAPTURED_COLOUR),
+        Patch(color=MISSED_COLOUR),
+        uniform,
+    ]
+    labels = ["captured mode", "missed mode (0)", "uniform over modes, all high quality"]
+    axes.set_ylim(0, 1.3 * max(counts.max(), num_samples / len(counts)))
     axes.set_xlabel("mode index")
     axes.set_ylabel("high-quality samples")
     axes.set_title(title)
-    axes.legend(fontsize=8)
+    axes.legend(handles, labels, fontsize=8, loc="upper right")
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
 
