@@ -9,7 +9,6 @@ from strawberryfields import ops
 
 # Parameter groups of one layer of the CV quantum neural network (Killoran et al. 2018):
 # interferometer, squeezing, interferometer, displacement, Kerr.
-PASSIVE_GROUPS = ("int1_theta", "int1_phi", "int1_rot", "int2_theta", "int2_phi", "int2_rot")
 ACTIVE_GROUPS = ("squeeze", "displace", "kerr")
 LATENT_PREFIX = "latent"
 

@@ -36,7 +36,7 @@ class CoordinateGAN(keras.Model):
     GradientGuard, so a NaN/Inf loss or gradient never reaches the weights.
 
     Args:
-        generator: a layer with `latent_dim`, `sample_latent(batch, seed)` and
+        generator: a layer with `sample_latent(batch, seed)` and
             `call(z, return_trace=True)` returning (coordinates, Fock trace).
         critic: a Keras model mapping coordinates to scores.
         n_critic: critic steps per generator step.

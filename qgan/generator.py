@@ -77,15 +77,6 @@ class QuantumGenerator(keras.layers.Layer):
         self.readout_scale = self.add_weight(name="readout_scale", shape=(output_dim,), initializer="ones")
         self.readout_shift = self.add_weight(name="readout_shift", shape=(output_dim,), initializer="zeros")
 
-    @property
-    def latent_dim(self) -> int:
-        """Dimension of the latent noise the generator expects."""
-        return self.modes
-
-    def use_engine(self, name: str) -> None:
-        """Switches the engine that runs the circuit; the weights stay as they are."""
-        self.engine = make_engine(name, self.cutoff)
-
     def gate_parameters(self) -> dict:
         """The physical gate parameters by group, shape (layers, size), after the bounds."""
         parameters = {}
