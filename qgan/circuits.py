@@ -7,8 +7,7 @@ import dataclasses
 import strawberryfields as sf
 from strawberryfields import ops
 
-# Parameter groups of one layer of the CV quantum neural network (Killoran et al. 2018):
-# interferometer, squeezing, interferometer, displacement, Kerr.
+# Gate groups whose magnitude the generator bounds; interferometer angles stay unbounded.
 ACTIVE_GROUPS = ("squeeze", "displace", "kerr")
 LATENT_PREFIX = "latent"
 
