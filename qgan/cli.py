@@ -7,7 +7,7 @@ import dataclasses
 import os
 import sys
 
-from qgan.config import DATASETS, ENGINE_NAMES, ConfigError, TrainConfig
+from qgan.config import DATASETS, ENGINE_NAMES, ConfigError, TrainConfig, flag_name
 
 PROGRAM = "train_coordinate_quantum_gan.py"
 DEFAULTS = TrainConfig()
@@ -39,6 +39,12 @@ def _critic_units(text: str) -> tuple[int, ...]:
     return units
 
 
+def _option(group, field: str, help: str, **kwargs) -> None:
+    """Adds the flag of a TrainConfig field, its default taken from TrainConfig."""
+    kwargs.setdefault("default", getattr(DEFAULTS, field))
+    group.add_argument(flag_name(field), dest=field, help=help, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every training flag; defaults come from TrainConfig."""
     parser = _OneLineErrorParser(
@@ -47,160 +53,92 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default=DEFAULTS.dataset,
-        help="target: ring (8 Gaussians, radius 2, std 0.02), grid (25 Gaussians at "
+    _option(
+        data,
+        "dataset",
+        "target: ring (8 Gaussians, radius 2, std 0.02), grid (25 Gaussians at "
         "{-4,-2,0,2,4}², std 0.05) or file (your own points, see --data)",
+        choices=DATASETS,
     )
-    data.add_argument(
-        "--data",
-        default=DEFAULTS.data,
-        help="with --dataset file: .csv or .npy file of N×2 points (x, y)",
+    _option(data, "data", "with --dataset file: .csv or .npy file of N×2 points (x, y)")
+    _option(
+        data, "centers", "with --dataset file: .csv or .npy file of K×2 mode centres, to measure coverage"
     )
-    data.add_argument(
-        "--centers",
-        default=DEFAULTS.centers,
-        help="with --dataset file: .csv or .npy file of K×2 mode centres, to measure coverage",
-    )
-    data.add_argument(
-        "--std",
-        type=float,
-        default=DEFAULTS.std,
-        help="with --centers: per-axis std of each mode for the 3·std rule; "
+    _option(
+        data,
+        "std",
+        "with --centers: per-axis std of each mode for the 3·std rule; "
         "estimated from the data when not given",
+        type=float,
     )
 
     circuit = parser.add_argument_group("generator circuit")
-    circuit.add_argument(
-        "--engine",
+    _option(
+        circuit,
+        "engine",
+        "simulator that runs the circuit: sf = Strawberry Fields' tf backend",
         choices=ENGINE_NAMES,
-        default=DEFAULTS.engine,
-        help="simulator that runs the circuit: sf = Strawberry Fields' tf backend",
     )
-    circuit.add_argument(
-        "--modes",
+    _option(
+        circuit, "modes", "optical modes (the first two are read out as x, y; the latent dimension)", type=int
+    )
+    _option(
+        circuit,
+        "layers",
+        "CV neural-network layers (interferometer, squeezing, interferometer, displacement, Kerr)",
         type=int,
-        default=DEFAULTS.modes,
-        help="optical modes (the first two are read out as x, y; the latent dimension)",
     )
-    circuit.add_argument(
-        "--layers",
-        type=int,
-        default=DEFAULTS.layers,
-        help="CV neural-network layers (interferometer, squeezing, interferometer, displacement, Kerr)",
-    )
-    circuit.add_argument(
-        "--cutoff", type=int, default=DEFAULTS.cutoff, help="Fock-space cutoff per mode (≥ 2)"
-    )
-    circuit.add_argument(
-        "--latent-scale",
-        type=float,
-        default=DEFAULTS.latent_scale,
-        help="displacement per unit of latent noise z ∈ [-1, 1]",
-    )
-    circuit.add_argument(
-        "--max-squeeze",
-        type=float,
-        default=DEFAULTS.max_squeeze,
-        help="bound on each squeezing magnitude (r = max·tanh(w))",
-    )
-    circuit.add_argument(
-        "--max-displacement",
-        type=float,
-        default=DEFAULTS.max_displacement,
-        help="bound on each layer's displacement (d = max·tanh(w))",
-    )
-    circuit.add_argument(
-        "--max-kerr",
-        type=float,
-        default=DEFAULTS.max_kerr,
-        help="bound on each Kerr strength (κ = max·tanh(w))",
-    )
-    circuit.add_argument(
-        "--init-std",
-        type=float,
-        default=DEFAULTS.init_std,
-        help="standard deviation of the initial circuit weights",
-    )
+    _option(circuit, "cutoff", "Fock-space cutoff per mode (≥ 2)", type=int)
+    _option(circuit, "latent_scale", "displacement per unit of latent noise z ∈ [-1, 1]", type=float)
+    _option(circuit, "max_squeeze", "bound on each squeezing magnitude (r = max·tanh(w))", type=float)
+    _option(circuit, "max_displacement", "bound on each layer's displacement (d = max·tanh(w))", type=float)
+    _option(circuit, "max_kerr", "bound on each Kerr strength (κ = max·tanh(w))", type=float)
+    _option(circuit, "init_std", "standard deviation of the initial circuit weights", type=float)
 
     critic = parser.add_argument_group("critic")
-    critic.add_argument(
-        "--critic-units",
+    _option(
+        critic,
+        "critic_units",
+        "hidden-layer widths of the MLP critic, comma separated",
         type=_critic_units,
         default=",".join(str(width) for width in DEFAULTS.critic_units),
-        help="hidden-layer widths of the MLP critic, comma separated",
     )
 
     optimisation = parser.add_argument_group("optimisation")
-    optimisation.add_argument(
-        "--g-lr", type=float, default=DEFAULTS.g_lr, help="generator Adam learning rate"
-    )
-    optimisation.add_argument("--d-lr", type=float, default=DEFAULTS.d_lr, help="critic Adam learning rate")
-    optimisation.add_argument("--g-beta1", type=float, default=DEFAULTS.g_beta1, help="generator Adam beta_1")
-    optimisation.add_argument("--g-beta2", type=float, default=DEFAULTS.g_beta2, help="generator Adam beta_2")
-    optimisation.add_argument("--d-beta1", type=float, default=DEFAULTS.d_beta1, help="critic Adam beta_1")
-    optimisation.add_argument("--d-beta2", type=float, default=DEFAULTS.d_beta2, help="critic Adam beta_2")
-    optimisation.add_argument(
-        "--n-critic", type=int, default=DEFAULTS.n_critic, help="critic steps per generator step"
-    )
-    optimisation.add_argument(
-        "--gp-weight",
+    _option(optimisation, "g_lr", "generator Adam learning rate", type=float)
+    _option(optimisation, "d_lr", "critic Adam learning rate", type=float)
+    _option(optimisation, "g_beta1", "generator Adam beta_1", type=float)
+    _option(optimisation, "g_beta2", "generator Adam beta_2", type=float)
+    _option(optimisation, "d_beta1", "critic Adam beta_1", type=float)
+    _option(optimisation, "d_beta2", "critic Adam beta_2", type=float)
+    _option(optimisation, "n_critic", "critic steps per generator step", type=int)
+    _option(optimisation, "gp_weight", "weight λ of the gradient penalty in the critic loss", type=float)
+    _option(
+        optimisation,
+        "trace_penalty",
+        "weight of mean(1 − Fock trace) in the generator loss; keeps the state inside the cutoff (0 = off)",
         type=float,
-        default=DEFAULTS.gp_weight,
-        help="weight λ of the gradient penalty in the critic loss",
     )
-    optimisation.add_argument(
-        "--trace-penalty",
+    _option(optimisation, "batch_size", "samples per critic step and per generator step", type=int)
+    _option(optimisation, "steps", "generator steps (each after --n-critic critic steps)", type=int)
+    _option(
+        optimisation,
+        "clip_value",
+        "element-wise gradient clipping bound of both players (0 = off)",
         type=float,
-        default=DEFAULTS.trace_penalty,
-        help="weight of mean(1 − Fock trace) in the generator loss; keeps the "
-        "state inside the cutoff (0 = off)",
-    )
-    optimisation.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="samples per critic step and per generator step",
-    )
-    optimisation.add_argument(
-        "--steps",
-        type=int,
-        default=DEFAULTS.steps,
-        help="generator steps (each after --n-critic critic steps)",
-    )
-    optimisation.add_argument(
-        "--clip-value",
-        type=float,
-        default=DEFAULTS.clip_value,
-        help="element-wise gradient clipping bound of both players (0 = off)",
     )
 
     output = parser.add_argument_group("evaluation and output")
-    output.add_argument(
-        "--eval-every",
+    _option(
+        output,
+        "eval_every",
+        "generator steps between evaluations (a metrics.csv row and a progress line)",
         type=int,
-        default=DEFAULTS.eval_every,
-        help="generator steps between evaluations (a metrics.csv row and a progress line)",
     )
-    output.add_argument(
-        "--eval-samples",
-        type=int,
-        default=DEFAULTS.eval_samples,
-        help="fresh generated samples per evaluation of mode coverage",
-    )
-    output.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of weights, data and noise")
-    output.add_argument(
-        "--results-dir",
-        default=DEFAULTS.results_dir,
-        help="folder that receives one sub-folder per run",
-    )
-    output.add_argument(
-        "--run-name",
-        default=DEFAULTS.run_name,
-        help="name of this run's folder (default: <dataset>-<engine>-<date>-<time>)",
-    )
+    _option(output, "eval_samples", "fresh generated samples per evaluation of mode coverage", type=int)
+    _option(output, "seed", "seed of weights, data and noise", type=int)
+    _option(output, "results_dir", "folder that receives one sub-folder per run")
+    _option(output, "run_name", "name of this run's folder (default: <dataset>-<engine>-<date>-<time>)")
     return parser
 
 
