@@ -177,20 +177,13 @@ def plot_training(path, metrics, title=""):
     losses.set_title(title)
     losses.legend(fontsize=8)
     losses.grid(alpha=0.3)
+    norm_values = []
     for name, label in (("d_grad_norm", "critic"), ("g_grad_norm", "generator")):
-        norms.plot(
-            steps,
-            _column(metrics, name),
-            "o-",
-            ms=3,
-            label=f"{label} gradient norm (before clipping)",
-        )
-    if (
-        np.nanmin(
-            np.concatenate([_column(metrics, "d_grad_norm"), _column(metrics, "g_grad_norm"), [np.inf]])
-        )
-        > 0
-    ):
+        values = _column(metrics, name)
+        norm_values.append(values)
+        norms.plot(steps, values, "o-", ms=3, label=f"{label} gradient norm (before clipping)")
+    norm_values = np.concatenate(norm_values)
+    if np.all(norm_values[np.isfinite(norm_values)] > 0):  # a log axis cannot show zeros
         norms.set_yscale("log")
     norms.set_ylabel("global L2 norm")
     norms.legend(fontsize=8)

@@ -316,8 +316,8 @@ def train(config: TrainConfig, log=print) -> TrainResult:
     final = {
         "step": rows[-1]["step"],
         "eval_samples": len(samples),
-        "trace_mean": float(np.mean(trace)),
-        "trace_min": float(np.min(trace)),
+        "trace_mean": rows[-1]["eval_trace_mean"],
+        "trace_min": rows[-1]["eval_trace_min"],
         "coverage": None if coverage is None else coverage.as_dict(),
         "elapsed_s": round(time.time() - started, 2),
     }
