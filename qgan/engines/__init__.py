@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from qgan.engines.base import Engine, EngineOutput
+from qgan.engines.fock_engine import FockEngine, UnsupportedOperationError
 from qgan.engines.sf_engine import StrawberryFieldsEngine
 
-ENGINES = {"sf": StrawberryFieldsEngine}
+ENGINES = {"fock": FockEngine, "sf": StrawberryFieldsEngine}
 
 
 def make_engine(name: str, cutoff: int) -> Engine:
@@ -15,4 +16,12 @@ def make_engine(name: str, cutoff: int) -> Engine:
     return ENGINES[name](cutoff=cutoff)
 
 
-__all__ = ["ENGINES", "Engine", "EngineOutput", "StrawberryFieldsEngine", "make_engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineOutput",
+    "FockEngine",
+    "StrawberryFieldsEngine",
+    "UnsupportedOperationError",
+    "make_engine",
+]

@@ -1,0 +1,184 @@
+"""The fock engine against Strawberry Fields, central finite differences and closed forms."""
+
+import numpy as np
+import pytest
+import strawberryfields as sf
+import tensorflow as tf
+from strawberryfields import ops
+
+from qgan.circuits import build_circuit
+from qgan.engines import FockEngine, StrawberryFieldsEngine, UnsupportedOperationError
+
+BATCH = 3
+
+
+def random_arguments(circuit, rng, dtype=tf.float32, batch=BATCH):
+    """A tf.Variable per free parameter: shared gate arguments and per-sample latent displacements."""
+    arguments = {}
+    for group, size in circuit.group_sizes.items():
+        scale = 0.25 if group in ("squeeze", "displace", "kerr") else 1.0
+        for layer in range(circuit.layers):
+            for index in range(size):
+                value = rng.normal(0.0, scale)
+                arguments[circuit.parameter_name(group, layer, index)] = tf.Variable(value, dtype=dtype)
+    for name in circuit.latent_names:
+        arguments[name] = tf.Variable(rng.uniform(-0.8, 0.8, batch), dtype=dtype)
+    return arguments
+
+
+def objective(engine, circuit, arguments, weights, batch=BATCH):
+    output = engine.run(circuit.program, arguments, batch)
+    return tf.reduce_sum(output.x_means * weights) + tf.reduce_sum(output.trace), output
+
+
+def value_and_gradients(engine, circuit, arguments, weights):
+    with tf.GradientTape() as tape:
+        value, output = objective(engine, circuit, arguments, weights)
+    gradients = tape.gradient(value, list(arguments.values()))
+    return output, np.concatenate([np.ravel(gradient.numpy()) for gradient in gradients])
+
+
+@pytest.mark.parametrize(
+    "modes, cutoff, layers",
+    [(1, 6, 1), (1, 14, 4), (2, 6, 2), (2, 9, 1), (2, 12, 3), (2, 14, 2), (3, 6, 4), (3, 8, 1), (3, 10, 2)],
+)
+def test_fock_and_sf_agree_on_outputs_and_every_gradient(modes, cutoff, layers, tol):
+    rng = np.random.default_rng(100 * modes + cutoff + layers)
+    circuit = build_circuit(modes, layers)
+    arguments = random_arguments(circuit, rng)
+    weights = tf.constant(rng.normal(size=modes), tf.float32)
+    fock_output, fock_gradients = value_and_gradients(FockEngine(cutoff), circuit, arguments, weights)
+    sf_output, sf_gradients = value_and_gradients(StrawberryFieldsEngine(cutoff), circuit, arguments, weights)
+    np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
+    np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), rtol=0, atol=tol)
+    # relative 1e-3 per parameter; a floor of 1e-3 of the largest gradient absorbs float32 round-off
+    # of components that are nearly zero
+    floor = 1e-3 * np.max(np.abs(sf_gradients))
+    np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=floor * 1e-3 + 1e-6)
+
+
+@pytest.mark.parametrize("modes, cutoff, layers", [(1, 8, 2), (2, 6, 2), (3, 5, 1)])
+def test_fock_gradients_match_central_finite_differences(modes, cutoff, layers):
+    rng = np.random.default_rng(modes + layers)
+    circuit = build_circuit(modes, layers)
+    arguments = random_arguments(circuit, rng, tf.float64)
+    weights = tf.constant(rng.normal(size=modes), tf.float64)
+    engine = FockEngine(cutoff, dtype=tf.complex128)
+    _, analytic = value_and_gradients(engine, circuit, arguments, weights)
+    numeric = []
+    step = 1e-6
+    for variable in arguments.values():
+        original = np.array(variable.numpy())
+        for index in np.ndindex(original.shape):
+            shifted = original.copy()
+            shifted[index] += step
+            variable.assign(shifted)
+            up = float(objective(engine, circuit, arguments, weights)[0])
+            shifted[index] -= 2 * step
+            variable.assign(shifted)
+            down = float(objective(engine, circuit, arguments, weights)[0])
+            variable.assign(original)
+            numeric.append((up - down) / (2 * step))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def one_mode_program(*gates):
+    program = sf.Program(1)
+    with program.context as q:
+        for gate in gates:
+            gate | q[0]
+    return program
+
+
+def run_double(program, cutoff=40, batch=1):
+    output = FockEngine(cutoff, dtype=tf.complex128).run(program, {}, batch)
+    return output.x_means.numpy(), output.trace.numpy()
+
+
+def test_coherent_state_x_mean_is_twice_the_real_part_of_alpha():
+    for r, phi in [(0.0, 0.0), (0.9, 0.0), (1.3, 0.7), (0.5, -2.4)]:
+        x_means, trace = run_double(one_mode_program(ops.Dgate(r, phi)))
+        assert x_means[0, 0] == pytest.approx(2 * r * np.cos(phi), abs=1e-12)
+        assert trace[0] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_rotation_and_kerr_of_a_coherent_state():
+    r, phi, angle, kappa = 0.8, 0.3, 0.5, 0.2
+    x_means, _ = run_double(one_mode_program(ops.Dgate(r, phi), ops.Rgate(angle)))
+    assert x_means[0, 0] == pytest.approx(2 * r * np.cos(phi + angle), abs=1e-12)
+    # ⟨a⟩ of K(κ)|α⟩ = α e^{iκ} exp(|α|²(e^{2iκ} − 1)) for K(κ) = exp(iκ n²)
+    x_means, _ = run_double(one_mode_program(ops.Dgate(r, phi), ops.Kgate(kappa)))
+    alpha = r * np.exp(1j * phi)
+    expected = 2 * np.real(alpha * np.exp(1j * kappa) * np.exp(r**2 * (np.exp(2j * kappa) - 1)))
+    assert x_means[0, 0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_displaced_squeezed_state_and_truncation_loss():
+    x_means, trace = run_double(one_mode_program(ops.Sgate(0.6), ops.Dgate(0.7)), cutoff=70)
+    assert x_means[0, 0] == pytest.approx(1.4, abs=1e-12)
+    assert trace[0] == pytest.approx(1.0, abs=1e-12)
+    # at a small cutoff the state leaks out: the trace is the kept weight of the coherent state
+    x_means, trace = run_double(one_mode_program(ops.Dgate(1.5)), cutoff=4)
+    kept = np.exp(-2.25) * sum(2.25**n / np.prod(range(1, n + 1)) for n in range(4))
+    assert trace[0] == pytest.approx(kept, abs=1e-12)
+
+
+def test_beamsplitter_maps_coherent_states_and_conserves_photon_number():
+    theta, phi, alpha, beta = 0.6, 0.4, 0.9, -0.5
+    program = sf.Program(2)
+    with program.context as q:
+        ops.Dgate(alpha) | q[0]
+        ops.Dgate(beta) | q[1]
+        ops.BSgate(theta, phi) | (q[0], q[1])
+    output = FockEngine(20, dtype=tf.complex128).run(program, {}, 1)
+    # |α, β⟩ → |α cos θ − β e^{−iφ} sin θ, β cos θ + α e^{iφ} sin θ⟩
+    first = alpha * np.cos(theta) - beta * np.exp(-1j * phi) * np.sin(theta)
+    second = beta * np.cos(theta) + alpha * np.exp(1j * phi) * np.sin(theta)
+    np.testing.assert_allclose(output.x_means.numpy()[0], [2 * first.real, 2 * second.real], atol=1e-12)
+    # mean photon number |α|² + |β|² is unchanged
+    assert abs(first) ** 2 + abs(second) ** 2 == pytest.approx(alpha**2 + beta**2, abs=1e-12)
+
+
+def test_eager_graph_and_xla_give_the_same_outputs(tol):
+    rng = np.random.default_rng(7)
+    circuit = build_circuit(2, 2)
+    arguments = random_arguments(circuit, rng, batch=4)
+    engine = FockEngine(8)
+
+    def run():
+        output = engine.run(circuit.program, arguments, 4)
+        return output.x_means, output.trace
+
+    eager = run()
+    for compiled in (tf.function(run), tf.function(run, jit_compile=True)):
+        for expected, actual in zip(eager, compiled()):
+            np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=tol)
+
+
+def test_unsupported_operation_is_a_clear_error():
+    program = sf.Program(2)
+    with program.context as q:
+        ops.Dgate(0.3) | q[0]
+        ops.MeasureX | q[1]
+    with pytest.raises(
+        UnsupportedOperationError, match=r"operation 1 \(MeasureX on modes \(1,\)\).*supported: BSgate"
+    ):
+        FockEngine(5).run(program, {}, 2)
+
+
+def test_symbolic_argument_is_a_clear_error():
+    program = sf.Program(1)
+    with program.context as q:
+        ops.Sgate(2 * program.params("r")) | q[0]
+    with pytest.raises(UnsupportedOperationError, match="cannot evaluate argument 2\\*\\{r\\}"):
+        FockEngine(5).run(program, {"r": tf.constant(0.1)}, 2)
+
+
+def test_missing_or_misshapen_argument_is_a_clear_error():
+    program = sf.Program(1)
+    with program.context as q:
+        ops.Dgate(program.params("d")) | q[0]
+    with pytest.raises(KeyError, match="no argument given for free parameter 'd'"):
+        FockEngine(5).run(program, {}, 2)
+    with pytest.raises(ValueError, match=r"argument 'd' has shape \(2, 1\); allowed: scalar or \(batch,\)"):
+        FockEngine(5).run(program, {"d": tf.zeros((2, 1))}, 2)
