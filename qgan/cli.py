@@ -76,8 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     _option(
         circuit,
         "engine",
-        "simulator that runs the circuit: sf = Strawberry Fields' tf backend",
+        "simulator that runs the circuit: fock = our batched TensorFlow Fock simulation (compiled, fast), "
+        "sf = Strawberry Fields' tf backend (the reference, eager, slow)",
         choices=ENGINE_NAMES,
+    )
+    _option(
+        circuit,
+        "jit_compile",
+        "compile the training step and sampling with XLA (fock engine; --no-jit-compile runs them as "
+        "plain tf.function graphs, which start faster but step slower)",
+        action=argparse.BooleanOptionalAction,
     )
     _option(
         circuit, "modes", "optical modes (the first two are read out as x, y; the latent dimension)", type=int

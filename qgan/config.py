@@ -8,7 +8,7 @@ import math
 import re
 
 DATASETS = ("ring", "grid", "file")
-ENGINE_NAMES = ("sf",)
+ENGINE_NAMES = ("fock", "sf")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -35,7 +35,8 @@ class TrainConfig:
     centers: str | None = None
     std: float | None = None
     # generator circuit
-    engine: str = "sf"
+    engine: str = "fock"
+    jit_compile: bool = True
     modes: int = 2
     layers: int = 2
     cutoff: int = 8
@@ -81,6 +82,8 @@ class TrainConfig:
                     raise ConfigError(f"{flag_name(field)} is only allowed with --dataset file")
         if self.engine not in ENGINE_NAMES:
             raise ConfigError(f"--engine {self.engine!r} is unknown; allowed: {', '.join(ENGINE_NAMES)}")
+        if not isinstance(self.jit_compile, bool):
+            raise ConfigError(f"--jit-compile {self.jit_compile!r} is not allowed; use true or false")
         self._check_int("modes", 2, 6)
         self._check_int("layers", 1, 64)
         self._check_int("cutoff", 2, 64)

@@ -24,7 +24,7 @@ class QuantumGenerator(keras.layers.Layer):
         modes: optical modes (the latent dimension too).
         layers: CV neural-network layers.
         cutoff: Fock cutoff per mode.
-        engine: name of the engine that runs the circuit ("sf").
+        engine: name of the engine that runs the circuit ("fock" or "sf").
         output_dim: number of modes read out as coordinates.
         latent_scale: displacement per unit of latent noise.
         max_squeeze: bound on the squeezing magnitude.
@@ -33,6 +33,7 @@ class QuantumGenerator(keras.layers.Layer):
         init_std: standard deviation of the initial weights (small: the state starts near
             the latent coherent state and well inside the cutoff).
         seed: seed of the weight initialisers.
+        jit_compile: compile `generate` with XLA when the engine supports graphs.
     """
 
     def __init__(
@@ -40,7 +41,7 @@ class QuantumGenerator(keras.layers.Layer):
         modes: int = 2,
         layers: int = 2,
         cutoff: int = 8,
-        engine: str = "sf",
+        engine: str = "fock",
         output_dim: int = 2,
         latent_scale: float = 1.0,
         max_squeeze: float = 0.5,
@@ -48,6 +49,7 @@ class QuantumGenerator(keras.layers.Layer):
         max_kerr: float = 0.5,
         init_std: float = 0.1,
         seed: int | None = None,
+        jit_compile: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -63,6 +65,8 @@ class QuantumGenerator(keras.layers.Layer):
         self.seed = seed
         self.circuit = build_circuit(modes, layers)
         self.engine = make_engine(engine, cutoff)
+        self.jit_compile = jit_compile
+        self._compiled_forward = None
         self.group_weights = {}
         for offset, (group, size) in enumerate(self.circuit.group_sizes.items()):
             if size == 0:
@@ -136,11 +140,22 @@ class QuantumGenerator(keras.layers.Layer):
         chunks = -(-num_samples // chunk_size)
         z = rng.uniform(-1.0, 1.0, size=(chunks * chunk_size, self.modes)).astype(np.float32)
         coordinates, traces = [], []
+        forward = self._sampling_forward()
         for start in range(0, len(z), chunk_size):
-            chunk, trace = self(z[start : start + chunk_size], return_trace=True)
+            chunk, trace = forward(tf.constant(z[start : start + chunk_size]))
             coordinates.append(np.asarray(chunk))
             traces.append(np.asarray(trace))
         return np.concatenate(coordinates)[:num_samples], np.concatenate(traces)[:num_samples]
+
+    def _sampling_forward(self):
+        """(coordinates, trace) of a latent batch: a compiled function when the engine allows graphs."""
+        if not self.engine.supports_graph:
+            return lambda z: self(z, return_trace=True)
+        if self._compiled_forward is None:
+            self._compiled_forward = tf.function(
+                lambda z: self(z, return_trace=True), jit_compile=self.jit_compile, reduce_retracing=True
+            )
+        return self._compiled_forward
 
     def get_config(self):
         config = super().get_config()
@@ -156,5 +171,6 @@ class QuantumGenerator(keras.layers.Layer):
             max_kerr=self.bounds["kerr"],
             init_std=self.init_std,
             seed=self.seed,
+            jit_compile=self.jit_compile,
         )
         return config

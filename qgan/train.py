@@ -114,8 +114,13 @@ def prepare_run_dir(config: TrainConfig) -> str:
     return run_dir
 
 
-def build_gan(config: TrainConfig) -> CoordinateGAN:
-    """The compiled CoordinateGAN described by a config."""
+def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> CoordinateGAN:
+    """The compiled CoordinateGAN described by a config.
+
+    Args:
+        config: the TrainConfig.
+        run_eagerly: force eager steps; by default only engines that cannot run as graphs do.
+    """
     generator = QuantumGenerator(
         modes=config.modes,
         layers=config.layers,
@@ -127,8 +132,11 @@ def build_gan(config: TrainConfig) -> CoordinateGAN:
         max_kerr=config.max_kerr,
         init_std=config.init_std,
         seed=config.seed,
+        jit_compile=config.jit_compile,
         name="quantum_generator",
     )
+    if run_eagerly is None:
+        run_eagerly = not generator.engine.supports_graph
     critic = build_critic(config.critic_units, seed=config.seed + 100)
     gan = CoordinateGAN(
         generator,
@@ -142,8 +150,8 @@ def build_gan(config: TrainConfig) -> CoordinateGAN:
     gan.compile(
         g_optimizer=keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1, beta_2=config.g_beta2),
         d_optimizer=keras.optimizers.Adam(config.d_lr, beta_1=config.d_beta1, beta_2=config.d_beta2),
-        run_eagerly=not generator.engine.supports_graph,
-        jit_compile=False,
+        run_eagerly=run_eagerly,
+        jit_compile=config.jit_compile and not run_eagerly,
     )
     return gan
 

@@ -1,4 +1,4 @@
-"""Tests of qgan.generator.QuantumGenerator on the Strawberry Fields engine, against closed forms."""
+"""Tests of qgan.generator.QuantumGenerator on both engines, against closed forms and finite differences."""
 
 import math
 
@@ -7,6 +7,8 @@ import pytest
 import tensorflow as tf
 
 from qgan.generator import QuantumGenerator
+
+ENGINES = ("fock", "sf")
 
 
 def zero_weights(generator):
@@ -31,9 +33,10 @@ def truncated_coherent_x_and_trace(alphas, cutoff):
     return np.array(x), np.prod(traces)
 
 
-def test_identity_layers_give_the_latent_coherent_state():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_identity_layers_give_the_latent_coherent_state(engine):
     cutoff = 6
-    generator = QuantumGenerator(modes=2, layers=2, cutoff=cutoff, latent_scale=1.3, seed=0)
+    generator = QuantumGenerator(modes=2, layers=2, cutoff=cutoff, latent_scale=1.3, seed=0, engine=engine)
     zero_weights(generator)
     z = np.array([[0.0, 0.0], [0.5, -1.0], [1.0, 0.25]], np.float32)
     coordinates, trace = generator(z, return_trace=True)
@@ -45,8 +48,9 @@ def test_identity_layers_give_the_latent_coherent_state():
     assert float(trace[1]) < 0.995
 
 
-def test_layer_displacement_adds_to_the_latent_one_with_its_closed_form_gradient():
-    generator = QuantumGenerator(modes=2, layers=2, cutoff=14, max_displacement=0.8, seed=0)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_layer_displacement_adds_to_the_latent_one_with_its_closed_form_gradient(engine):
+    generator = QuantumGenerator(modes=2, layers=2, cutoff=14, max_displacement=0.8, seed=0, engine=engine)
     zero_weights(generator)
     weight = 0.4
     displacement = generator.group_weights["displace"]
@@ -71,9 +75,10 @@ def test_readout_is_a_scale_and_shift_per_output():
     np.testing.assert_allclose(coordinates[0], [2.0 * 0.5 + 0.5, -1.0 * 1.0 + 0.25], atol=1e-5)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("modes, layers", [(2, 1), (3, 2)])
-def test_shape_and_trace_for_random_weights(modes, layers):
-    generator = QuantumGenerator(modes=modes, layers=layers, cutoff=5, init_std=0.5, seed=1)
+def test_shape_and_trace_for_random_weights(modes, layers, engine):
+    generator = QuantumGenerator(modes=modes, layers=layers, cutoff=5, init_std=0.5, seed=1, engine=engine)
     z = generator.sample_latent(7, seed=0)
     coordinates, trace = generator(z, return_trace=True)
     assert coordinates.shape == (7, 2)
@@ -83,8 +88,9 @@ def test_shape_and_trace_for_random_weights(modes, layers):
     assert np.all(np.isfinite(coordinates.numpy()))
 
 
-def test_gradients_match_central_finite_differences():
-    generator = QuantumGenerator(modes=2, layers=1, cutoff=6, init_std=0.4, seed=3)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gradients_match_central_finite_differences(engine):
+    generator = QuantumGenerator(modes=2, layers=1, cutoff=6, init_std=0.4, seed=3, engine=engine)
     z = np.array([[0.2, -0.4], [-0.7, 0.5]], np.float32)
     direction = tf.constant([[1.0, -0.5], [0.3, 0.8]])
 
@@ -147,7 +153,20 @@ def test_bounded_gates_stay_within_their_maxima():
 def test_bad_construction_is_a_clear_error():
     with pytest.raises(ValueError, match="output_dim 3 exceeds the number of modes 2"):
         QuantumGenerator(modes=2, output_dim=3)
-    with pytest.raises(ValueError, match="unknown engine 'warp'; allowed: sf"):
+    with pytest.raises(ValueError, match="unknown engine 'warp'; allowed: fock, sf"):
         QuantumGenerator(engine="warp")
     with pytest.raises(ValueError, match="cutoff must be at least 2"):
         QuantumGenerator(cutoff=1)
+
+
+def test_engines_give_the_same_generator_outputs_and_generate_compiles(tol):
+    fock = QuantumGenerator(modes=2, layers=2, cutoff=8, init_std=0.3, seed=4, engine="fock")
+    reference = QuantumGenerator(modes=2, layers=2, cutoff=8, init_std=0.3, seed=4, engine="sf")
+    reference.set_weights(fock.get_weights())
+    z = fock.sample_latent(6, seed=2)
+    np.testing.assert_allclose(fock(z).numpy(), reference(z).numpy(), atol=tol)
+    coordinates, trace = fock.generate(10, chunk_size=4, seed=5)
+    expected, expected_trace = reference.generate(10, chunk_size=4, seed=5)
+    assert coordinates.shape == (10, 2) and trace.shape == (10,)
+    np.testing.assert_allclose(coordinates, expected, atol=tol)
+    np.testing.assert_allclose(trace, expected_trace, atol=tol)

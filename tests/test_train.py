@@ -59,10 +59,11 @@ def test_train_writes_an_honest_results_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_steps_not_a_multiple_of_eval_every_still_end_at_steps(tmp_path):
-    config = TrainConfig(results_dir=str(tmp_path), run_name="odd", **(TINY | dict(steps=3)))
+def test_steps_not_a_multiple_of_eval_every_still_end_at_steps_on_the_sf_engine(tmp_path):
+    config = TrainConfig(results_dir=str(tmp_path), run_name="odd", **(TINY | dict(steps=3, engine="sf")))
     result = train(config, log=lambda line: None)
     assert [row["step"] for row in result.metrics] == [2, 3]
+    assert json.loads((tmp_path / "odd" / "config.json").read_text())["engine"] == "sf"
 
 
 @pytest.mark.slow
@@ -100,6 +101,7 @@ def test_script_trains_a_file_dataset_with_centres(tmp_path):
             str(tmp_path / "results"),
             "--run-name",
             "mine",
+            "--no-jit-compile",
         ],
         capture_output=True,
         text=True,
@@ -107,6 +109,7 @@ def test_script_trains_a_file_dataset_with_centres(tmp_path):
     )
     assert process.returncode == 0, process.stderr[-2000:]
     assert "done in" in process.stdout and "/2 modes captured" in process.stdout
+    assert json.loads((tmp_path / "results" / "mine" / "config.json").read_text())["jit_compile"] is False
     final = json.loads((tmp_path / "results" / "mine" / "coverage.json").read_text())
     assert final["coverage"]["num_modes"] == 2
     assert final["coverage"]["num_samples"] == 50

@@ -1,0 +1,213 @@
+"""Side-by-side timings of the engines: generator forward+backward, a training iteration, peak memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import time
+
+MODES = ("sf", "fock-eager", "fock-graph", "fock-xla")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One point of the benchmark grid."""
+
+    cutoff: int
+    layers: int
+    batch: int
+    modes: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Repeats:
+    """How often each kind of measurement runs after warm-up (the median is reported)."""
+
+    sf_pass: int = 3
+    sf_iteration: int = 2
+    eager_pass: int = 5
+    eager_iteration: int = 2
+    compiled_pass: int = 30
+    compiled_iteration: int = 10
+
+
+def median_seconds(function, repeats: int, warmup: int) -> tuple[float, float]:
+    """Runs function `warmup` times, then `repeats` times; returns (first-call seconds, median seconds)."""
+    started = time.perf_counter()
+    function()
+    first = time.perf_counter() - started
+    for _ in range(warmup - 1):
+        function()
+    durations = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        durations.append(time.perf_counter() - started)
+    return first, statistics.median(durations)
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = Repeats()) -> dict:
+    """Times one engine mode at one setting in this process.
+
+    Args:
+        setting: circuit size and batch.
+        mode: one of MODES.
+        n_critic: critic steps per training iteration.
+        repeats: repetitions after warm-up.
+
+    Returns:
+        A record with the first-call and median seconds of a generator forward+backward pass and
+        of one training iteration (n_critic critic steps and a generator step), and the peak
+        resident memory of the process.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from qgan.config import TrainConfig
+    from qgan.train import build_gan
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    engine = "sf" if mode == "sf" else "fock"
+    config = TrainConfig(
+        engine=engine,
+        modes=setting.modes,
+        layers=setting.layers,
+        cutoff=setting.cutoff,
+        batch_size=setting.batch,
+        n_critic=n_critic,
+        jit_compile=mode == "fock-xla",
+    )
+    baseline = _peak_rss_mib()
+    gan = build_gan(config, run_eagerly=mode in ("sf", "fock-eager"))
+    generator = gan.generator
+    rng = np.random.default_rng(0)
+    z = tf.constant(rng.uniform(-1, 1, (setting.batch, setting.modes)), tf.float32)
+
+    def forward_backward(z):
+        with tf.GradientTape() as tape:
+            coordinates, trace = generator(z, return_trace=True)
+            loss = tf.reduce_sum(coordinates) + tf.reduce_sum(trace)
+        return tape.gradient(loss, generator.trainable_variables)
+
+    if mode == "fock-graph":
+        forward_backward = tf.function(forward_backward)
+    elif mode == "fock-xla":
+        forward_backward = tf.function(forward_backward, jit_compile=True)
+    eager = mode in ("sf", "fock-eager")
+    pass_repeats = repeats.sf_pass if mode == "sf" else repeats.eager_pass if eager else repeats.compiled_pass
+    pass_first, pass_median = median_seconds(
+        lambda: [gradient.numpy() for gradient in forward_backward(z)], pass_repeats, 1 if eager else 2
+    )
+    real = tf.constant(rng.normal(0, 1, (n_critic * setting.batch, 2)), tf.float32)
+    train_step = gan.train_step
+    if not eager:
+        train_step = tf.function(train_step, jit_compile=mode == "fock-xla")
+    iteration_repeats = (
+        repeats.sf_iteration if mode == "sf" else repeats.eager_iteration if eager else repeats.compiled_iteration
+    )
+    iteration_first, iteration_median = median_seconds(
+        lambda: float(train_step(real)["g_loss"]), iteration_repeats, 1 if eager else 2
+    )
+    peak = _peak_rss_mib()
+    return {
+        **dataclasses.asdict(setting),
+        "mode": mode,
+        "n_critic": n_critic,
+        "pass_first_s": pass_first,
+        "pass_median_s": pass_median,
+        "iteration_first_s": iteration_first,
+        "iteration_median_s": iteration_median,
+        "peak_rss_mib": round(peak, 1),
+        "peak_increase_mib": round(peak - baseline, 1),
+    }
+
+
+def _measure_in_child(arguments) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return measure(*arguments)
+
+
+def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeats(), log=print) -> list:
+    """Measures every (setting, mode) in a fresh child process, one after another.
+
+    A fresh process per measurement keeps its peak memory its own; the processes run one at a
+    time, so they do not compete for the cores.
+
+    Returns:
+        The records of `measure`, each with `pass_speedup` and `iteration_speedup` (sf time over
+        this mode's time, at the same setting) when sf is among the modes.
+    """
+    records = []
+    context = multiprocessing.get_context("spawn")
+    for setting, mode in itertools.product(settings, modes):
+        with context.Pool(1) as pool:
+            record = pool.apply(_measure_in_child, ((setting, mode, n_critic, repeats),))
+        log(
+            f"cutoff {setting.cutoff:>2d} layers {setting.layers} batch {setting.batch:>4d} {mode:<10s} "
+            f"pass {1e3 * record['pass_median_s']:10.2f} ms  iteration {1e3 * record['iteration_median_s']:10.2f} ms  "
+            f"peak {record['peak_rss_mib']:.0f} MiB"
+        )
+        records.append(record)
+    add_speedups(records)
+    return records
+
+
+def add_speedups(records: list) -> None:
+    """Adds sf-time / mode-time ratios to each record whose setting also has an sf record."""
+    keys = ("cutoff", "layers", "batch", "modes")
+    reference = {tuple(record[key] for key in keys): record for record in records if record["mode"] == "sf"}
+    for record in records:
+        sf_record = reference.get(tuple(record[key] for key in keys))
+        for kind in ("pass", "iteration"):
+            record[f"{kind}_speedup"] = (
+                None if sf_record is None else sf_record[f"{kind}_median_s"] / record[f"{kind}_median_s"]
+            )
+
+
+def markdown_table(records: list) -> str:
+    """The records as a Markdown table (times in milliseconds)."""
+    lines = [
+        "| cutoff | layers | batch | engine | fwd+bwd median (ms) | × sf | iteration median (ms) | × sf "
+        "| first call (s) | peak RSS (MiB) |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for record in records:
+
+        def ratio(kind, record=record):
+            value = record.get(f"{kind}_speedup")
+            return "–" if value is None else f"{value:,.0f}"
+
+        lines.append(
+            f"| {record['cutoff']} | {record['layers']} | {record['batch']} | {record['mode']} "
+            f"| {1e3 * record['pass_median_s']:,.2f} | {ratio('pass')} "
+            f"| {1e3 * record['iteration_median_s']:,.2f} | {ratio('iteration')} "
+            f"| {record['pass_first_s'] + record['iteration_first_s']:.1f} | {record['peak_rss_mib']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(records: list, folder: str, extra: dict | None = None) -> str:
+    """Writes the records and the machine's facts as JSON into folder; returns the file's path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    report = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "engines": records,
+        **(extra or {}),
+    }
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    os.replace(temporary, path)
+    return path

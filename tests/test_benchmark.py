@@ -1,0 +1,99 @@
+"""qgan.benchmark: timing helpers, speed-up ratios, the table, and a tiny real run of the script."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from qgan import benchmark
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def record(mode, pass_s, iteration_s, cutoff=8):
+    return {
+        "cutoff": cutoff,
+        "layers": 2,
+        "batch": 32,
+        "modes": 2,
+        "mode": mode,
+        "pass_first_s": 1.0,
+        "pass_median_s": pass_s,
+        "iteration_first_s": 2.0,
+        "iteration_median_s": iteration_s,
+        "peak_rss_mib": 900.0,
+    }
+
+
+def test_speedups_divide_the_sf_time_of_the_same_setting():
+    records = [record("sf", 2.0, 8.0), record("fock-xla", 0.004, 0.016), record("fock-xla", 0.5, 1.0, cutoff=12)]
+    benchmark.add_speedups(records)
+    assert records[0]["pass_speedup"] == 1.0
+    assert records[1]["pass_speedup"] == pytest.approx(500.0)
+    assert records[1]["iteration_speedup"] == pytest.approx(500.0)
+    assert records[2]["pass_speedup"] is None  # no sf measurement at cutoff 12
+    table = benchmark.markdown_table(records).splitlines()
+    assert table[2] == "| 8 | 2 | 32 | sf | 2,000.00 | 1 | 8,000.00 | 1 | 3.0 | 900 |"
+    assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | 16.00 | 500 | 3.0 | 900 |"
+    assert table[4] == "| 12 | 2 | 32 | fock-xla | 500.00 | – | 1,000.00 | – | 3.0 | 900 |"
+
+
+def test_median_seconds_warms_up_then_repeats():
+    calls = []
+    first, median = benchmark.median_seconds(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(calls) == 7
+    assert first >= 0.0 and median >= 0.0
+
+
+def test_measure_rejects_an_unknown_mode():
+    with pytest.raises(ValueError, match="unknown mode 'gpu'; allowed: sf, fock-eager, fock-graph, fock-xla"):
+        benchmark.measure(benchmark.Setting(cutoff=4, layers=1, batch=4), "gpu")
+
+
+@pytest.mark.slow
+def test_script_writes_a_report_with_ratios(tmp_path):
+    process = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "benchmark.py"),
+            "--cutoffs",
+            "4",
+            "--layers",
+            "1",
+            "--batches",
+            "4",
+            "--n-critic",
+            "2",
+            "--engines",
+            "sf,fock-graph",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "| 4 | 1 | 4 | fock-graph |" in process.stdout
+    (report_name,) = os.listdir(tmp_path)
+    report = json.loads((tmp_path / report_name).read_text())
+    records = {entry["mode"]: entry for entry in report["engines"]}
+    assert set(records) == {"sf", "fock-graph"}
+    for entry in records.values():
+        assert entry["pass_median_s"] > 0 and entry["iteration_median_s"] > 0 and entry["peak_rss_mib"] > 0
+    assert records["fock-graph"]["pass_speedup"] == pytest.approx(
+        records["sf"]["pass_median_s"] / records["fock-graph"]["pass_median_s"]
+    )
+
+
+def test_script_rejects_an_unknown_engine():
+    process = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "benchmark.py"), "--engines", "sf,warp"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 2
+    assert "--engines: unknown warp; allowed: sf, fock-eager, fock-graph, fock-xla" in process.stderr
