@@ -114,7 +114,11 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
     if not eager:
         train_step = tf.function(train_step, jit_compile=mode == "fock-xla")
     iteration_repeats = (
-        repeats.sf_iteration if mode == "sf" else repeats.eager_iteration if eager else repeats.compiled_iteration
+        repeats.sf_iteration
+        if mode == "sf"
+        else repeats.eager_iteration
+        if eager
+        else repeats.compiled_iteration
     )
     iteration_first, iteration_median = median_seconds(
         lambda: float(train_step(real)["g_loss"]), iteration_repeats, 1 if eager else 2
@@ -155,8 +159,8 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
             record = pool.apply(_measure_in_child, ((setting, mode, n_critic, repeats),))
         log(
             f"cutoff {setting.cutoff:>2d} layers {setting.layers} batch {setting.batch:>4d} {mode:<10s} "
-            f"pass {1e3 * record['pass_median_s']:10.2f} ms  iteration {1e3 * record['iteration_median_s']:10.2f} ms  "
-            f"peak {record['peak_rss_mib']:.0f} MiB"
+            f"pass {1e3 * record['pass_median_s']:10.2f} ms  "
+            f"iteration {1e3 * record['iteration_median_s']:10.2f} ms  peak {record['peak_rss_mib']:.0f} MiB"
         )
         records.append(record)
     add_speedups(records)
@@ -197,12 +201,146 @@ def markdown_table(records: list) -> str:
     return "\n".join(lines)
 
 
+GUARD_MODELS = ("gru", "mlp")
+
+
+def _guard_benchmark_model(name: str):
+    """A model, an input batch and a target batch for the guard-overhead benchmark."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if name == "gru":
+        inputs = keras.Input((20, 8))
+        outputs = keras.layers.Dense(1)(keras.layers.GRU(32, seed=0)(inputs))
+        x = rng.normal(size=(64, 20, 8)).astype(np.float32)
+    elif name == "mlp":
+        inputs = keras.Input((2,))
+        hidden = keras.layers.Dense(64, activation="relu")(inputs)
+        outputs = keras.layers.Dense(1)(keras.layers.Dense(64, activation="relu")(hidden))
+        x = rng.normal(size=(32, 2)).astype(np.float32)
+    else:
+        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(GUARD_MODELS)}")
+    y = rng.normal(size=(len(x), 1)).astype(np.float32)
+    return keras.Model(inputs, outputs), x, y
+
+
+def guard_overhead(name: str, jit_compile: bool = False, steps: int = 100, rounds: int = 15) -> dict:
+    """Times a guarded and an unguarded tf.function train step of the same model, interleaved.
+
+    Both steps compute the same MSE loss and gradients with Adam; the guarded one hands them to
+    a default GradientGuard (filter policy, value clipping, snapshots every 10 healthy steps).
+
+    Args:
+        name: one of GUARD_MODELS (a GRU sequence model or a small MLP).
+        jit_compile: compile both steps with XLA instead of plain tf.function graphs.
+        steps: steps per timed block.
+        rounds: timed blocks per variant, alternating between the two variants.
+
+    Returns:
+        Median seconds per step of each variant and the relative overhead of the guard.
+    """
+    import keras
+    import tensorflow as tf
+
+    from qgan.guard import GradientGuard
+
+    timings = {}
+    steps_by_variant = {}
+    for variant in ("plain", "guarded"):
+        model, x, y = _guard_benchmark_model(name)
+        optimizer = keras.optimizers.Adam(1e-3)
+        optimizer.build(model.trainable_variables)
+        guard = GradientGuard()
+        guard.build(optimizer, model.trainable_variables)
+        x, y = tf.constant(x), tf.constant(y)
+
+        steps_by_variant[variant] = tf.function(
+            _train_step(model, optimizer, guard if variant == "guarded" else None, x, y),
+            jit_compile=jit_compile,
+        )
+        for _ in range(3):
+            steps_by_variant[variant]()
+        timings[variant] = []
+    for _ in range(rounds):
+        for variant, step in steps_by_variant.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                loss = step()
+            float(loss)
+            timings[variant].append((time.perf_counter() - started) / steps)
+    plain, guarded = statistics.median(timings["plain"]), statistics.median(timings["guarded"])
+    return {
+        "model": name,
+        "compile": "xla" if jit_compile else "tf.function",
+        "plain_step_s": plain,
+        "guarded_step_s": guarded,
+        "overhead": guarded / plain - 1.0,
+    }
+
+
+def _train_step(model, optimizer, guard, x, y):
+    """An MSE train step of model on (x, y), through guard when given, else straight to the optimizer."""
+    import tensorflow as tf
+
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        if guard is not None:
+            guard.apply_gradients(optimizer, grads, model.trainable_variables, loss=loss)
+        else:
+            optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    return train_step
+
+
+def guard_table(records: list) -> str:
+    """Guard-overhead records as a Markdown table."""
+    lines = [
+        "| model | compiled as | unguarded step (ms) | guarded step (ms) | overhead |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for record in records:
+        lines.append(
+            f"| {record['model']} | {record['compile']} | {1e3 * record['plain_step_s']:.3f} "
+            f"| {1e3 * record['guarded_step_s']:.3f} | {100 * record['overhead']:+.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def _guard_overhead_in_child(arguments) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return guard_overhead(*arguments)
+
+
+def run_guard_overheads(models=GUARD_MODELS, log=print) -> list:
+    """guard_overhead for each model, each in a fresh child process."""
+    records = []
+    context = multiprocessing.get_context("spawn")
+    for name, jit_compile in itertools.product(models, (False, True)):
+        with context.Pool(1) as pool:
+            record = pool.apply(_guard_overhead_in_child, ((name, jit_compile),))
+        log(
+            f"guard overhead {name:<4s} {record['compile']:<11s} "
+            f"plain {1e3 * record['plain_step_s']:.3f} ms  guarded {1e3 * record['guarded_step_s']:.3f} ms  "
+            f"({100 * record['overhead']:+.1f}%)"
+        )
+        records.append(record)
+    return records
+
+
 def write_report(records: list, folder: str, extra: dict | None = None) -> str:
     """Writes the records and the machine's facts as JSON into folder; returns the file's path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}.json")
     report = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
         "engines": records,
         **(extra or {}),
     }

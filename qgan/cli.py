@@ -7,7 +7,15 @@ import dataclasses
 import os
 import sys
 
-from qgan.config import DATASETS, ENGINE_NAMES, ConfigError, TrainConfig, flag_name
+from qgan.config import (
+    DATASETS,
+    ENGINE_NAMES,
+    NONFINITE_POLICIES,
+    RECOVERIES,
+    ConfigError,
+    TrainConfig,
+    flag_name,
+)
 
 PROGRAM = "train_coordinate_quantum_gan.py"
 DEFAULTS = TrainConfig()
@@ -129,11 +137,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _option(optimisation, "batch_size", "samples per critic step and per generator step", type=int)
     _option(optimisation, "steps", "generator steps (each after --n-critic critic steps)", type=int)
+
+    guard = parser.add_argument_group("gradient guard (both players)")
     _option(
-        optimisation,
-        "clip_value",
-        "element-wise gradient clipping bound of both players (0 = off)",
+        guard,
+        "nonfinite",
+        "what a NaN/Inf gradient does: filter = leave that variable (and its Adam moments) untouched and "
+        "update the rest; zero = apply zeros in its place; skip = update nothing; raise = stop with an "
+        "error naming the variables. A NaN/Inf loss always updates nothing",
+        choices=NONFINITE_POLICIES,
+    )
+    _option(guard, "clip_value", "element-wise gradient clipping bound (0 = off)", type=float)
+    _option(
+        guard,
+        "clip_norm",
+        "per-variable gradient L2-norm bound, applied after --clip-value (0 = off)",
         type=float,
+    )
+    _option(
+        guard,
+        "global_clip_norm",
+        "joint L2-norm bound over all of a player's gradients, applied last (0 = off)",
+        type=float,
+    )
+    _option(
+        guard,
+        "max_consecutive_bad",
+        "bad steps (NaN/Inf loss or gradient) in a row that trigger --recovery",
+        type=int,
+    )
+    _option(
+        guard,
+        "recovery",
+        "after --max-consecutive-bad bad steps: rollback = restore the last healthy snapshot of the "
+        "player's weights and optimizer and halve its learning rate; stop = end training cleanly and "
+        "write the results; none = carry on",
+        choices=RECOVERIES,
     )
 
     output = parser.add_argument_group("evaluation and output")
@@ -153,8 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of parsed flags (raises ConfigError for a value that is not allowed)."""
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
-    if values["clip_value"] == 0:
-        values["clip_value"] = None
+    for field in ("clip_value", "clip_norm", "global_clip_norm"):
+        if values[field] == 0:
+            values[field] = None
     return TrainConfig(**values)
 
 
@@ -168,6 +208,9 @@ def main(argv=None) -> int:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from qgan.guard import NonFiniteError
     from qgan.targets import DataError
     from qgan.train import train
 
@@ -176,4 +219,11 @@ def main(argv=None) -> int:
     except (ConfigError, DataError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
+    except (NonFiniteError, tf.errors.InvalidArgumentError) as error:
+        message = getattr(error, "message", None) or str(error)
+        if "non-finite values in" not in message:
+            raise
+        detail = message[message.index("non-finite values in") :].splitlines()[0]
+        print(f"{PROGRAM}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
+        return 1
     return 0

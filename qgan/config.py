@@ -8,6 +8,8 @@ import math
 import re
 
 DATASETS = ("ring", "grid", "file")
+NONFINITE_POLICIES = ("filter", "zero", "skip", "raise")
+RECOVERIES = ("rollback", "stop", "none")
 ENGINE_NAMES = ("fock", "sf")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -25,8 +27,8 @@ def flag_name(field: str) -> str:
 class TrainConfig:
     """Every setting of one training run; the flags of train_coordinate_quantum_gan.py map onto it.
 
-    Defaults are chosen so that the default run finishes in under 10 minutes on a 2-core CPU
-    with the Strawberry Fields engine.
+    Defaults are chosen so that the default run (compiled fock engine) finishes in under
+    10 minutes on a 2-core CPU.
     """
 
     # data
@@ -38,8 +40,8 @@ class TrainConfig:
     engine: str = "fock"
     jit_compile: bool = True
     modes: int = 2
-    layers: int = 2
-    cutoff: int = 8
+    layers: int = 4
+    cutoff: int = 10
     latent_scale: float = 1.0
     max_squeeze: float = 0.5
     max_displacement: float = 1.0
@@ -57,11 +59,17 @@ class TrainConfig:
     n_critic: int = 5
     gp_weight: float = 10.0
     trace_penalty: float = 1.0
-    batch_size: int = 32
-    steps: int = 60
+    batch_size: int = 64
+    steps: int = 4000
+    # gradient guard of both players
+    nonfinite: str = "filter"
     clip_value: float | None = 1.0
+    clip_norm: float | None = None
+    global_clip_norm: float | None = None
+    max_consecutive_bad: int = 10
+    recovery: str = "rollback"
     # evaluation and output
-    eval_every: int = 20
+    eval_every: int = 500
     eval_samples: int = 2500
     seed: int = 0
     results_dir: str = "results"
@@ -100,8 +108,16 @@ class TrainConfig:
             self._check_float(field, minimum=0.0, inclusive=True, maximum=1.0)
         if self.std is not None:
             self._check_float("std", minimum=0.0, inclusive=False)
-        if self.clip_value is not None:
-            self._check_float("clip_value", minimum=0.0, inclusive=False)
+        for field in ("clip_value", "clip_norm", "global_clip_norm"):
+            if getattr(self, field) is not None:
+                self._check_float(field, minimum=0.0, inclusive=False)
+        if self.nonfinite not in NONFINITE_POLICIES:
+            raise ConfigError(
+                f"--nonfinite {self.nonfinite!r} is unknown; allowed: {', '.join(NONFINITE_POLICIES)}"
+            )
+        if self.recovery not in RECOVERIES:
+            raise ConfigError(f"--recovery {self.recovery!r} is unknown; allowed: {', '.join(RECOVERIES)}")
+        self._check_int("max_consecutive_bad", 1, 1_000_000)
         if not self.critic_units or not all(
             isinstance(width, int) and not isinstance(width, bool) and width >= 1
             for width in self.critic_units
@@ -141,6 +157,17 @@ class TrainConfig:
         if maximum is not None:
             rule += f" and < {maximum:g}"
         raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use a finite number {rule}")
+
+    def guard_options(self) -> dict:
+        """Keyword arguments of qgan.guard.GradientGuard for both players."""
+        return {
+            "nonfinite": self.nonfinite,
+            "clip_value": self.clip_value,
+            "clip_norm": self.clip_norm,
+            "global_clip_norm": self.global_clip_norm,
+            "max_consecutive_bad": self.max_consecutive_bad,
+            "recovery": self.recovery,
+        }
 
     def to_dict(self) -> dict:
         """The config as JSON-ready values."""

@@ -42,7 +42,7 @@ class CoordinateGAN(keras.Model):
         n_critic: critic steps per generator step.
         gp_weight: weight of the gradient penalty in the critic loss.
         trace_penalty: weight of mean(1 − trace) in the generator loss (keeps the state in the cutoff).
-        clip_value: element-wise gradient bound of both guards; None turns clipping off.
+        guard_options: keyword arguments of both players' GradientGuards (policy, clipping, recovery).
         seed: seed of the latent noise and the penalty's interpolation weights.
     """
 
@@ -53,7 +53,7 @@ class CoordinateGAN(keras.Model):
         n_critic: int = 5,
         gp_weight: float = 10.0,
         trace_penalty: float = 0.0,
-        clip_value: float | None = 1.0,
+        guard_options: dict | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -64,8 +64,9 @@ class CoordinateGAN(keras.Model):
         self.gp_weight = gp_weight
         self.trace_penalty = trace_penalty
         self.noise_seed = keras.random.SeedGenerator(seed)
-        self.critic_guard = GradientGuard(clip_value, name="critic_guard")
-        self.generator_guard = GradientGuard(clip_value, name="generator_guard")
+        guard_options = dict(guard_options or {})
+        self.critic_guard = GradientGuard(**guard_options, name="critic_guard")
+        self.generator_guard = GradientGuard(**guard_options, name="generator_guard")
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in (

@@ -20,7 +20,7 @@ from qgan.coverage import CoverageReport, mode_coverage
 from qgan.critic import build_critic
 from qgan.gan import CoordinateGAN
 from qgan.generator import QuantumGenerator
-from qgan.guard import GuardLogger
+from qgan.guard import GuardMonitor
 
 EVAL_CHUNK = 250
 REAL_POOL_LIMIT = 1_000_000
@@ -48,6 +48,10 @@ METRIC_COLUMNS = (
     "g_nonfinite_grads",
     "d_none_grads",
     "g_none_grads",
+    "d_large_grads",
+    "g_large_grads",
+    "d_recoveries",
+    "g_recoveries",
 )
 PLOT_FILES = ("samples.png", "mode_counts.png", "coverage.png", "training.png")
 
@@ -144,7 +148,7 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
         n_critic=config.n_critic,
         gp_weight=config.gp_weight,
         trace_penalty=config.trace_penalty,
-        clip_value=config.clip_value,
+        guard_options=config.guard_options(),
         seed=config.seed,
     )
     gan.compile(
@@ -235,7 +239,7 @@ class Evaluator(keras.callbacks.Callback):
         for key in METRIC_COLUMNS:
             if key in logs:
                 value = float(logs[key])
-                row[key] = int(value) if key.endswith(("_steps", "_grads")) else value
+                row[key] = int(value) if key.endswith(("_steps", "_grads", "_recoveries")) else value
         row["eval_trace_mean"] = float(np.mean(trace))
         row["eval_trace_min"] = float(np.min(trace))
         if coverage is not None:
@@ -315,7 +319,7 @@ def train(config: TrainConfig, log=print) -> TrainResult:
         real_dataset(target, config),
         epochs=math.ceil(config.steps / config.eval_every),
         steps_per_epoch=config.eval_every,
-        callbacks=[evaluator, GuardLogger([gan.critic_guard, gan.generator_guard])],
+        callbacks=[GuardMonitor([gan.critic_guard, gan.generator_guard]), evaluator],
         verbose=0,
         shuffle=False,
     )

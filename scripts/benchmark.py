@@ -16,7 +16,9 @@ def _integers(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; give comma-separated integers, e.g. 8,12") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}; give comma-separated integers, e.g. 8,12"
+        ) from None
     if any(value < 1 for value in values):
         raise argparse.ArgumentTypeError(f"invalid value {text!r}; every entry must be ≥ 1")
     return values
@@ -33,9 +35,19 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", type=int, default=2, help="optical modes of the generator")
     parser.add_argument("--n-critic", type=int, default=5, help="critic steps per training iteration")
     parser.add_argument(
-        "--engines", default=",".join(benchmark.MODES), help=f"engine modes, from {', '.join(benchmark.MODES)}"
+        "--engines",
+        default=",".join(benchmark.MODES),
+        help=f"engine modes, from {', '.join(benchmark.MODES)}",
     )
-    parser.add_argument("--output-dir", default=os.path.join("results", "benchmarks"), help="folder of the JSON report")
+    parser.add_argument(
+        "--guard",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="also (or only) time the guard's overhead",
+    )
+    parser.add_argument(
+        "--output-dir", default=os.path.join("results", "benchmarks"), help="folder of the JSON report"
+    )
     args = parser.parse_args(argv)
     modes = args.engines.split(",")
     unknown = [mode for mode in modes if mode not in benchmark.MODES]
@@ -45,10 +57,18 @@ def main(argv=None) -> int:
         benchmark.Setting(cutoff=cutoff, layers=layers, batch=batch, modes=args.modes)
         for cutoff, layers, batch in itertools.product(args.cutoffs, args.layers, args.batches)
     ]
-    records = benchmark.run_grid(settings, modes, n_critic=args.n_critic, log=lambda line: print(line, flush=True))
-    print()
-    print(benchmark.markdown_table(records))
-    path = benchmark.write_report(records, args.output_dir)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    records = (
+        [] if args.guard == "only" else benchmark.run_grid(settings, modes, n_critic=args.n_critic, log=log)
+    )
+    guard_records = [] if args.guard == "no" else benchmark.run_guard_overheads(log=log)
+    if records:
+        print()
+        print(benchmark.markdown_table(records))
+    if guard_records:
+        print()
+        print(benchmark.guard_table(guard_records))
+    path = benchmark.write_report(records, args.output_dir, extra={"guard_overhead": guard_records})
     print(f"\nwrote {path}")
     return 0
 

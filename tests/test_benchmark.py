@@ -28,7 +28,11 @@ def record(mode, pass_s, iteration_s, cutoff=8):
 
 
 def test_speedups_divide_the_sf_time_of_the_same_setting():
-    records = [record("sf", 2.0, 8.0), record("fock-xla", 0.004, 0.016), record("fock-xla", 0.5, 1.0, cutoff=12)]
+    records = [
+        record("sf", 2.0, 8.0),
+        record("fock-xla", 0.004, 0.016),
+        record("fock-xla", 0.5, 1.0, cutoff=12),
+    ]
     benchmark.add_speedups(records)
     assert records[0]["pass_speedup"] == 1.0
     assert records[1]["pass_speedup"] == pytest.approx(500.0)
@@ -68,6 +72,8 @@ def test_script_writes_a_report_with_ratios(tmp_path):
             "2",
             "--engines",
             "sf,fock-graph",
+            "--guard",
+            "no",
             "--output-dir",
             str(tmp_path),
         ],
@@ -97,3 +103,12 @@ def test_script_rejects_an_unknown_engine():
     )
     assert process.returncode == 2
     assert "--engines: unknown warp; allowed: sf, fock-eager, fock-graph, fock-xla" in process.stderr
+
+
+def test_guard_overhead_times_both_variants_of_the_same_model():
+    record = benchmark.guard_overhead("mlp", steps=3, rounds=2)
+    assert record["model"] == "mlp" and record["compile"] == "tf.function"
+    assert record["plain_step_s"] > 0 and record["guarded_step_s"] > 0
+    assert record["overhead"] == pytest.approx(record["guarded_step_s"] / record["plain_step_s"] - 1)
+    table = benchmark.guard_table([record]).splitlines()
+    assert table[2].startswith("| mlp | tf.function | ")

@@ -9,7 +9,7 @@ from qgan.gan import CoordinateGAN
 from qgan.generator import QuantumGenerator
 
 
-def small_gan(n_critic=2):
+def small_gan(n_critic=2, guard_options=None):
     generator = QuantumGenerator(modes=2, layers=1, cutoff=5, seed=0)
     gan = CoordinateGAN(
         generator,
@@ -17,6 +17,7 @@ def small_gan(n_critic=2):
         n_critic=n_critic,
         gp_weight=10.0,
         trace_penalty=1.0,
+        guard_options=guard_options,
         seed=0,
     )
     gan.compile(
@@ -64,3 +65,17 @@ def test_fit_runs_the_guarded_steps(n_critic):
     assert int(gan.g_optimizer.iterations.numpy()) == 3
     assert int(gan.d_optimizer.iterations.numpy()) == 3 * n_critic
     assert np.isfinite(history.history["d_loss"][0])
+
+
+def test_guard_options_reach_both_players_and_nan_batches_trigger_a_critic_rollback():
+    gan = small_gan(
+        n_critic=2, guard_options={"max_consecutive_bad": 2, "clip_norm": 0.5, "nonfinite": "skip"}
+    )
+    for guard in (gan.critic_guard, gan.generator_guard):
+        assert (guard.max_consecutive_bad, guard.clip_norm, guard.nonfinite) == (2, 0.5, "skip")
+    real = np.random.default_rng(2).normal(size=(2 * 4, 2)).astype(np.float32)
+    gan.train_step(real)
+    logs = gan.train_step(np.full_like(real, np.nan))
+    assert int(logs["d_recoveries"]) == 1 and int(logs["g_recoveries"]) == 0
+    assert float(gan.d_optimizer.learning_rate.numpy()) == np.float32(1e-3) * np.float32(0.5)
+    assert all(np.all(np.isfinite(v.numpy())) for v in gan.critic.trainable_variables)

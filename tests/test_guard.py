@@ -1,4 +1,4 @@
-"""Tests of qgan.guard.GradientGuard on exact scripted sequences of finite and non-finite steps."""
+"""qgan.guard.GradientGuard on exact scripted sequences of finite and non-finite steps, for every policy."""
 
 import logging
 
@@ -6,158 +6,136 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from qgan.guard import GradientGuard
+from qgan.guard import GradientGuard, GuardStop, NonFiniteError
 
 NAN = float("nan")
 INF = float("inf")
 f32 = np.float32
+LR = f32(0.1)
+MOMENTUM = f32(0.9)
+RAISE = "raise"
+
+# (gradient of a, gradient of b, loss); a = [1, 2], b = [3] at the start; clip_value = 1
+SCRIPT = [
+    ([0.5, 5.0], [1.0], 1.0),  # finite; a's 5 is clipped to 1
+    ([1.0, 1.0], [1.0], NAN),  # non-finite loss
+    ([NAN, 1.0], [2.0], 1.0),  # NaN in a's gradient; b's 2 is clipped to 1
+    ([1.0, -1.0], [INF], 1.0),  # Inf in b's gradient
+    (None, [1.0], 1.0),  # no gradient for a
+    ([1.0, 1.0], [-1.0], 1.0),  # finite again
+]
+# what each policy hands the optimizer at each step: variable → gradient, or RAISE
+FIRST = {"a": [0.5, 1.0], "b": [1.0]}
+LAST = {"a": [1.0, 1.0], "b": [-1.0]}
+PLANS = {
+    "filter": [FIRST, {}, {"b": [1.0]}, {"a": [1.0, -1.0]}, {"b": [1.0]}, LAST],
+    "zero": [FIRST, {}, {"a": [0.0, 0.0], "b": [1.0]}, {"a": [1.0, -1.0], "b": [0.0]}, {"b": [1.0]}, LAST],
+    "skip": [FIRST, {}, {}, {}, {"b": [1.0]}, LAST],
+    "raise": [FIRST, RAISE, RAISE, RAISE, {"b": [1.0]}, LAST],
+}
+# counters after the whole script: steps, skipped_steps, nonfinite_loss_steps, optimizer iterations
+FINAL_COUNTS = {
+    "filter": (6, 1, 1, 5),
+    "zero": (6, 1, 1, 5),
+    "skip": (6, 3, 1, 3),
+    "raise": (3, 0, 0, 3),
+}
 
 
-def make_setup(optimizer):
+class Reference:
+    """SGD with momentum in float32 NumPy, applying a plan: variables not in it keep weights and moments."""
+
+    def __init__(self):
+        self.weights = {"a": np.array([1.0, 2.0], f32), "b": np.array([3.0], f32)}
+        self.moments = {name: np.zeros_like(value) for name, value in self.weights.items()}
+        self.iterations = 0
+
+    def apply(self, plan):
+        for name, gradient in plan.items():
+            self.moments[name] = self.moments[name] * MOMENTUM - np.array(gradient, f32) * LR
+            self.weights[name] = self.weights[name] + self.moments[name]
+        self.iterations += bool(plan)
+
+
+def make_setup(optimizer, **options):
     a = keras.Variable(np.array([1.0, 2.0], np.float32), name="a")
     b = keras.Variable(np.array([3.0], np.float32), name="b")
-    guard = GradientGuard(clip_value=1.0, name="test_guard")
+    options.setdefault("clip_value", 1.0)
+    guard = GradientGuard(name="test_guard", **options)
     guard.build(optimizer, [a, b])
     return a, b, guard
 
 
 def stepper(guard, optimizer, a, b, compiled):
+    """step(grad_a, grad_b, loss) → report, eagerly or through tf.function (one trace per None pattern)."""
+
     def step(grad_a, grad_b, loss):
-        grads = [
-            None if grad_a is None else tf.constant(grad_a, tf.float32),
-            tf.constant(grad_b, tf.float32),
-        ]
+        grads = [None if grad_a is None else tf.constant(grad_a, tf.float32), tf.constant(grad_b, tf.float32)]
         return guard.apply_gradients(optimizer, grads, [a, b], loss=tf.constant(loss, tf.float32))
 
     if not compiled:
         return step
-    compiled_with_a = tf.function(
-        lambda ga, gb, loss: guard.apply_gradients(optimizer, [ga, gb], [a, b], loss=loss)
-    )
-    compiled_without_a = tf.function(
-        lambda gb, loss: guard.apply_gradients(optimizer, [None, gb], [a, b], loss=loss)
-    )
+    with_a = tf.function(lambda ga, gb, loss: guard.apply_gradients(optimizer, [ga, gb], [a, b], loss=loss))
+    without_a = tf.function(lambda gb, loss: guard.apply_gradients(optimizer, [None, gb], [a, b], loss=loss))
 
     def compiled_step(grad_a, grad_b, loss):
+        loss = tf.constant(loss, tf.float32)
         if grad_a is None:
-            return compiled_without_a(tf.constant(grad_b, tf.float32), tf.constant(loss, tf.float32))
-        return compiled_with_a(
-            tf.constant(grad_a, tf.float32),
-            tf.constant(grad_b, tf.float32),
-            tf.constant(loss, tf.float32),
-        )
+            return without_a(tf.constant(grad_b, tf.float32), loss)
+        return with_a(tf.constant(grad_a, tf.float32), tf.constant(grad_b, tf.float32), loss)
 
     return compiled_step
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
-def test_scripted_sequence_with_sgd(compiled):
-    optimizer = keras.optimizers.SGD(learning_rate=0.1)
-    a, b, guard = make_setup(optimizer)
+@pytest.mark.parametrize("policy", list(PLANS))
+def test_scripted_sequence(policy, compiled):
+    optimizer = keras.optimizers.SGD(learning_rate=float(LR), momentum=float(MOMENTUM))
+    a, b, guard = make_setup(optimizer, nonfinite=policy)
     step = stepper(guard, optimizer, a, b, compiled)
-    lr = f32(0.1)
-    # (grad a, grad b, loss) → expected a, b, iterations, skipped, report fields
-    script = [
-        # finite: a's second entry is clipped from 5 to 1
-        (
-            [0.5, 5.0],
-            [1.0],
-            1.0,
-            [f32(1) - lr * f32(0.5), f32(2) - lr * f32(1)],
-            [f32(3) - lr * f32(1)],
-            1,
-            0,
-            dict(applied=True, loss_finite=True, nonfinite_grads=0, none_grads=0),
-        ),
-        # NaN loss: nothing moves, the optimizer is not called
-        (
-            [1.0, 1.0],
-            [1.0],
-            NAN,
-            None,
-            None,
-            1,
-            1,
-            dict(applied=False, loss_finite=False, nonfinite_grads=0, none_grads=0),
-        ),
-        # NaN in a's gradient: a stays, b moves (b's gradient 2 is clipped to 1)
-        (
-            [NAN, 1.0],
-            [2.0],
-            1.0,
-            None,
-            "b-",
-            2,
-            1,
-            dict(applied=True, loss_finite=True, nonfinite_grads=1, none_grads=0),
-        ),
-        # Inf in b's gradient: b stays, a moves
-        (
-            [1.0, -1.0],
-            [INF],
-            1.0,
-            "a",
-            None,
-            3,
-            1,
-            dict(applied=True, loss_finite=True, nonfinite_grads=1, none_grads=0),
-        ),
-        # None for a: dropped, b moves
-        (
-            None,
-            [1.0],
-            1.0,
-            None,
-            "b-",
-            4,
-            1,
-            dict(applied=True, loss_finite=True, nonfinite_grads=0, none_grads=1),
-        ),
-        # finite again
-        (
-            [1.0, 1.0],
-            [-1.0],
-            1.0,
-            "a1",
-            "b+",
-            5,
-            1,
-            dict(applied=True, loss_finite=True, nonfinite_grads=0, none_grads=0),
-        ),
-    ]
-    expected_a = np.array([1.0, 2.0], np.float32)
-    expected_b = np.array([3.0], np.float32)
-    for number, (grad_a, grad_b, loss, new_a, new_b, iterations, skipped, fields) in enumerate(script, 1):
-        report = step(grad_a, grad_b, loss)
-        if isinstance(new_a, list):
-            expected_a = np.array(new_a, np.float32)
-        elif new_a == "a":
-            expected_a = expected_a - lr * np.array([1.0, -1.0], np.float32)
-        elif new_a == "a1":
-            expected_a = expected_a - lr * np.array([1.0, 1.0], np.float32)
-        if isinstance(new_b, list):
-            expected_b = np.array(new_b, np.float32)
-        elif new_b == "b-":
-            expected_b = expected_b - lr * f32(1.0)
-        elif new_b == "b+":
-            expected_b = expected_b + lr * f32(1.0)
-        np.testing.assert_array_equal(a.numpy(), expected_a, err_msg=f"a after step {number}")
-        np.testing.assert_array_equal(b.numpy(), expected_b, err_msg=f"b after step {number}")
-        assert int(optimizer.iterations.numpy()) == iterations, number
-        assert guard.steps == number
-        assert guard.skipped_steps == skipped, number
-        for key, value in fields.items():
-            assert report[key].numpy() == value, (number, key)
-    assert guard.nonfinite_loss_steps == 1
-    assert guard.counts() == {"a": {"nonfinite": 1, "none": 1}, "b": {"nonfinite": 1, "none": 0}}
-    totals = {key: int(value.numpy()) for key, value in guard.totals().items()}
-    assert totals == {
-        "skipped_steps": 1,
-        "nonfinite_loss_steps": 1,
-        "nonfinite_grads": 2,
-        "none_grads": 1,
+    reference = Reference()
+    slots = {variable.name: variable for variable in optimizer.variables}
+    moments = {"a": slots["a_momentum"], "b": slots["b_momentum"]}
+    for number, ((grad_a, grad_b, loss), plan) in enumerate(zip(SCRIPT, PLANS[policy]), 1):
+        if plan is RAISE:
+            error = NonFiniteError if not compiled else tf.errors.InvalidArgumentError
+            with pytest.raises(error, match="non-finite values in"):
+                step(grad_a, grad_b, loss)
+        else:
+            report = step(grad_a, grad_b, loss)
+            reference.apply(plan)
+            assert bool(report["applied"]) == bool(plan), number
+            assert bool(report["loss_finite"]) == (loss == loss), number
+            expected_nonfinite = sum(
+                grad is not None and not np.all(np.isfinite(grad)) for grad in (grad_a, grad_b)
+            )
+            assert int(report["nonfinite_grads"]) == expected_nonfinite, number
+            assert int(report["none_grads"]) == (grad_a is None), number
+            assert int(report["large_grads"]) == 0, number
+        for name, variable in (("a", a), ("b", b)):
+            np.testing.assert_array_equal(
+                variable.numpy(), reference.weights[name], err_msg=f"{name}, step {number}"
+            )
+            np.testing.assert_array_equal(
+                moments[name].numpy(), reference.moments[name], err_msg=f"{name} moment, step {number}"
+            )
+        assert int(optimizer.iterations.numpy()) == reference.iterations, number
+    steps, skipped, nonfinite_loss, iterations = FINAL_COUNTS[policy]
+    assert (guard.steps, guard.skipped_steps, guard.nonfinite_loss_steps) == (steps, skipped, nonfinite_loss)
+    assert int(optimizer.iterations.numpy()) == iterations
+    assert guard.consecutive_bad == 0 and guard.recoveries == 0
+    recorded = policy != "raise"
+    health = guard.health()
+    assert {
+        name: {k: v for k, v in record.items() if k != "last_norm"} for name, record in health.items()
+    } == {
+        "a": {"none": 1, "nonfinite": int(recorded), "large": 0},
+        "b": {"none": 0, "nonfinite": int(recorded), "large": 0},
     }
+    assert health["b"]["last_norm"] == 1.0  # the last step's gradient of b, before clipping
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
@@ -178,24 +156,57 @@ def test_filtered_variable_keeps_its_adam_moments(compiled):
     assert int(optimizer.iterations.numpy()) == 2
 
 
-def test_all_gradients_bad_leaves_the_optimizer_untouched():
-    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+@pytest.mark.parametrize(
+    "optimizer_class",
+    [
+        keras.optimizers.Adam,
+        keras.optimizers.AdamW,
+        keras.optimizers.Nadam,
+        keras.optimizers.RMSprop,
+        keras.optimizers.Adagrad,
+        keras.optimizers.Adadelta,
+        keras.optimizers.Lion,
+        keras.optimizers.Ftrl,
+    ],
+)
+def test_filter_restores_the_per_variable_state_of_every_keras_optimizer(optimizer_class):
+    kwargs = {"momentum": 0.9} if optimizer_class is keras.optimizers.RMSprop else {}
+    optimizer = optimizer_class(learning_rate=0.01, **kwargs)
     a, b, guard = make_setup(optimizer)
     step = stepper(guard, optimizer, a, b, compiled=False)
     step([0.5, -0.5], [0.25], 1.0)
-    state = [variable.numpy().copy() for variable in optimizer.variables]
-    report = step([NAN, 0.0], [INF], 1.0)
+    owned = [slot.name for slots in guard._slots for slot in slots]
+    per_variable = [variable for variable in optimizer.variables if tuple(variable.shape) in ((2,), (1,))]
+    assert sorted(owned) == sorted(variable.name for variable in per_variable)
+    a_state = [variable for variable in optimizer.variables if variable.name.startswith("a_")]
+    a_before = [a.numpy().copy()] + [variable.numpy().copy() for variable in a_state]
+    step([NAN, 0.5], [0.25], 1.0)
+    for old, new in zip(a_before, [a.numpy()] + [variable.numpy() for variable in a_state]):
+        np.testing.assert_array_equal(new, old)
+
+
+@pytest.mark.parametrize("policy", ["filter", "zero", "skip"])
+def test_all_gradients_bad_leaves_the_optimizer_untouched(policy):
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    a, b, guard = make_setup(optimizer, nonfinite=policy)
+    step = stepper(guard, optimizer, a, b, compiled=False)
+    step([0.5, -0.5], [0.25], 1.0)
+    state = [variable.numpy().copy() for variable in [a, b, *optimizer.variables]]
+    report = step([NAN, 0.0], [INF], NAN)
     assert not bool(report["applied"])
-    for variable, old in zip(optimizer.variables, state):
+    for variable, old in zip([a, b, *optimizer.variables], state):
         np.testing.assert_array_equal(variable.numpy(), old)
     assert guard.skipped_steps == 1
 
 
-def test_global_norm_is_of_the_finite_gradients_before_clipping():
+def test_global_norm_is_of_the_finite_gradients_before_clipping_and_large_ones_are_counted():
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
-    a, b, guard = make_setup(optimizer)
+    a, b, guard = make_setup(optimizer, large_grad_threshold=4.0)
     report = stepper(guard, optimizer, a, b, compiled=False)([3.0, 4.0], [NAN], 1.0)
     assert float(report["global_norm"]) == pytest.approx(5.0)
+    assert int(report["large_grads"]) == 1
+    assert guard.health()["a"] == {"none": 0, "nonfinite": 0, "large": 1, "last_norm": 5.0}
+    assert np.isnan(guard.health()["b"]["last_norm"])
 
 
 def test_clipping_can_be_turned_off():
@@ -208,25 +219,156 @@ def test_clipping_can_be_turned_off():
 
 def test_each_event_is_logged_once_per_variable(caplog):
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
-    a, b, guard = make_setup(optimizer)
+    a, b, guard = make_setup(optimizer, large_grad_threshold=1.5)
     step = stepper(guard, optimizer, a, b, compiled=False)
     with caplog.at_level(logging.WARNING, logger="qgan.guard"):
         for _ in range(3):
             step([NAN, 1.0], [1.0], 1.0)
             step(None, [1.0], 1.0)
             step([1.0, 1.0], [1.0], NAN)
+            step([3.0, 0.0], [0.0], 1.0)
     messages = [record.getMessage() for record in caplog.records]
-    assert len(messages) == 3
-    assert sum("'a' held NaN/Inf" in message for message in messages) == 1
+    assert len(messages) == 4, messages
+    assert sum("'a' held NaN/Inf; that variable is left untouched" in message for message in messages) == 1
     assert sum("'a' was None" in message for message in messages) == 1
     assert sum("non-finite loss" in message for message in messages) == 1
+    assert sum("'a' had a norm above 1.5" in message for message in messages) == 1
 
 
-def test_unknown_variable_and_bad_clip_value_are_clear_errors():
+def test_rollback_after_consecutive_bad_steps_restores_the_snapshot_and_halves_the_rate():
+    optimizer = keras.optimizers.SGD(learning_rate=0.5)
+    a, b, guard = make_setup(optimizer, clip_value=None, max_consecutive_bad=2, snapshot_every=1)
+    step = stepper(guard, optimizer, a, b, compiled=False)
+    step([1.0, 1.0], [1.0], 1.0)  # healthy: snapshot of the state before it, then a = [0.5, 1.5]
+    step([0.0, 2.0], [2.0], 1.0)  # healthy: snapshot (a = [0.5, 1.5], b = 2.5), then a = [0.5, 0.5], b = 1.5
+    report = step([NAN, 1.0], [1.0], 1.0)  # bad 1: b moves to 1.0
+    assert not bool(report["recovered"]) and guard.consecutive_bad == 1
+    np.testing.assert_array_equal(b.numpy(), [1.0])
+    report = step([1.0, 1.0], [1.0], NAN)  # bad 2: rollback
+    assert bool(report["recovered"])
+    np.testing.assert_array_equal(a.numpy(), [0.5, 1.5])
+    np.testing.assert_array_equal(b.numpy(), [2.5])
+    assert float(optimizer.learning_rate.numpy()) == 0.25
+    assert int(optimizer.iterations.numpy()) == 1  # restored with the rest of the optimizer state
+    assert (guard.recoveries, guard.consecutive_bad, guard.steps) == (1, 0, 4)
+
+
+def test_large_gradients_do_not_refresh_the_snapshot():
+    optimizer = keras.optimizers.SGD(learning_rate=1.0)
+    a, b, guard = make_setup(optimizer, clip_value=None, max_consecutive_bad=1, snapshot_every=1)
+    step = stepper(guard, optimizer, a, b, compiled=False)
+    step([500.0, 0.0], [0.0], 1.0)  # large: applied, but no snapshot
+    np.testing.assert_array_equal(a.numpy(), [-499.0, 2.0])
+    step([NAN, 0.0], [0.0], 1.0)  # bad: rollback to the state at build
+    np.testing.assert_array_equal(a.numpy(), [1.0, 2.0])
+    assert guard.recoveries == 1
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
+def test_stop_outside_fit_raises(compiled):
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    a, b, guard = make_setup(optimizer, recovery="stop", max_consecutive_bad=2)
+    step = stepper(guard, optimizer, a, b, compiled)
+    step([1.0, 1.0], [1.0], NAN)
+    error = GuardStop if not compiled else tf.errors.InvalidArgumentError
+    with pytest.raises(error, match="2 bad steps in a row"):
+        step([1.0, 1.0], [1.0], NAN)
+    assert guard.stop_requested
+
+
+def test_mixed_precision_overflow_is_skipped():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        layer = keras.layers.Dense(1, kernel_initializer="ones", bias_initializer="zeros")
+        layer.build((None, 2))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    optimizer = keras.optimizers.SGD(learning_rate=0.01)
+    guard = GradientGuard(clip_value=None)
+    guard.build(optimizer, layer.trainable_variables)
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(tf.constant(x, tf.float32))))
+        assert loss.dtype == tf.float16
+        grads = tape.gradient(loss, layer.trainable_variables)
+        return guard.apply_gradients(optimizer, grads, layer.trainable_variables, loss=loss)
+
+    report = step([[60000.0, 60000.0]])  # float16 overflows to Inf
+    assert not bool(report["loss_finite"]) and not bool(report["applied"])
+    np.testing.assert_array_equal(layer.kernel.numpy(), [[1.0], [1.0]])
+    report = step([[1.0, 0.5]])  # loss (1.5)², gradient of the kernel 2·1.5·x
+    assert bool(report["applied"])
+    np.testing.assert_allclose(layer.kernel.numpy(), [[1.0 - 0.01 * 3.0], [1.0 - 0.01 * 1.5]], rtol=1e-3)
+    assert layer.kernel.dtype == "float32"
+
+
+def test_bad_arguments_are_clear_errors():
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
     a, b, guard = make_setup(optimizer)
     stranger = keras.Variable(np.zeros(1, np.float32), name="stranger")
     with pytest.raises(ValueError, match="'stranger' was not given"):
         guard.apply_gradients(optimizer, [tf.zeros(1)], [stranger])
-    with pytest.raises(ValueError, match="clip_value must be positive"):
+    with pytest.raises(ValueError, match="clip_value=-1.0 is not allowed"):
         GradientGuard(clip_value=-1.0)
+    with pytest.raises(
+        ValueError, match="nonfinite='ignore' is not allowed; use one of filter, zero, skip, raise"
+    ):
+        GradientGuard(nonfinite="ignore")
+    with pytest.raises(ValueError, match="recovery='retry' is not allowed"):
+        GradientGuard(recovery="retry")
+    with pytest.raises(ValueError, match="max_consecutive_bad=0 is not allowed"):
+        GradientGuard(max_consecutive_bad=0)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    with pytest.raises(ValueError, match="needs a settable learning rate"):
+        GradientGuard().build(keras.optimizers.SGD(learning_rate=schedule), [stranger])
+
+
+SHAPES = [(2,), (3, 2), (1,), (4,)]
+gradient_lists = st.lists(
+    st.tuples(
+        st.sampled_from(["finite", "nan", "inf", "-inf", "none"]),
+        st.integers(0, 5),  # position of the bad entry (modulo the size)
+        st.floats(-1e3, 1e3, allow_nan=False, width=32),
+    ),
+    min_size=len(SHAPES),
+    max_size=len(SHAPES),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    policy=st.sampled_from(["filter", "zero", "skip"]),
+    optimizer_name=st.sampled_from(["sgd_momentum", "adam", "rmsprop"]),
+    steps=st.lists(gradient_lists, min_size=1, max_size=4),
+    loss_finite=st.lists(st.booleans(), min_size=4, max_size=4),
+)
+def test_no_nan_or_inf_ever_reaches_a_variable_or_the_optimizer_state(
+    policy, optimizer_name, steps, loss_finite
+):
+    optimizer = {
+        "sgd_momentum": lambda: keras.optimizers.SGD(0.1, momentum=0.9),
+        "adam": lambda: keras.optimizers.Adam(0.1),
+        "rmsprop": lambda: keras.optimizers.RMSprop(0.1),
+    }[optimizer_name]()
+    variables = [
+        keras.Variable(np.ones(shape, np.float32), name=f"v{index}") for index, shape in enumerate(SHAPES)
+    ]
+    guard = GradientGuard(nonfinite=policy, clip_value=None, max_consecutive_bad=2, snapshot_every=1)
+    guard.build(optimizer, variables)
+    special = {"nan": NAN, "inf": INF, "-inf": -INF}
+    for number, entries in enumerate(steps):
+        grads = []
+        for (kind, position, value), variable in zip(entries, variables):
+            if kind == "none":
+                grads.append(None)
+                continue
+            gradient = np.full(variable.shape, value, np.float32).reshape(-1)
+            if kind in special:
+                gradient[position % gradient.size] = special[kind]
+            grads.append(tf.constant(gradient.reshape(variable.shape)))
+        loss = tf.constant(1.0 if loss_finite[number] else NAN)
+        guard.apply_gradients(optimizer, grads, variables, loss=loss)
+        for item in [*variables, *optimizer.variables]:
+            assert np.all(np.isfinite(item.numpy())), (item.name, number)

@@ -1,0 +1,60 @@
+"""GuardMonitor: puts guards' counters and health into Keras logs, logs events, stops fit on request."""
+
+from __future__ import annotations
+
+import keras
+
+
+class GuardMonitor(keras.callbacks.Callback):
+    """Connects GradientGuards to Keras `fit`.
+
+    After every batch it logs the guards' new events by variable name and, when a guard with
+    recovery="stop" asks for it, sets `model.stop_training`. It adds each guard's counters to
+    the batch and epoch logs as `{guard}_{counter}`, and with health=True each variable's record
+    as `{guard}/{variable}/{none|nonfinite|large|last_norm}`, so they reach CSVLogger and
+    TensorBoard placed after it in the callback list.
+
+    Args:
+        guards: the GradientGuards of the model.
+        health: also put per-variable health into the epoch logs.
+    """
+
+    def __init__(self, guards, health: bool = False):
+        super().__init__()
+        self.guards = list(guards)
+        self.health = health
+        self.stopped_by = None
+
+    def on_train_begin(self, logs=None):
+        for guard in self.guards:
+            guard.monitored = True
+
+    def on_train_end(self, logs=None):
+        for guard in self.guards:
+            guard.monitored = False
+
+    def _add_counters(self, logs) -> None:
+        for guard in self.guards:
+            if guard.built:
+                for name, value in guard.totals().items():
+                    logs[f"{guard.name}_{name}"] = int(value)
+
+    def on_train_batch_end(self, batch, logs=None):
+        for guard in self.guards:
+            guard.log_events()
+            if guard.built and guard.stop_requested and self.stopped_by is None:
+                self.stopped_by = guard.name
+                self.model.stop_training = True
+        if logs is not None:
+            self._add_counters(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        self._add_counters(logs)
+        if self.health:
+            for guard in self.guards:
+                if guard.built:
+                    for variable, record in guard.health().items():
+                        for kind, value in record.items():
+                            logs[f"{guard.name}/{variable}/{kind}"] = value

@@ -1,0 +1,562 @@
+"""GradientGuard: a guarded optimizer step with policies, clipping, per-variable health and recovery."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import tensorflow as tf
+
+from qgan.guard.clipping import clip_gradients
+
+logger = logging.getLogger("qgan.guard")
+
+POLICIES = ("filter", "zero", "skip", "raise")
+_COUNTERS = (
+    "steps",
+    "skipped_steps",
+    "nonfinite_loss_steps",
+    "consecutive_bad",
+    "recoveries",
+    "healthy_steps",
+)
+STEPS, SKIPPED, NONFINITE_LOSS, CONSECUTIVE_BAD, RECOVERIES_COUNT, HEALTHY = range(len(_COUNTERS))
+RECOVERIES = ("rollback", "stop", "none")
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised by the "raise" policy, naming the variables whose gradient held NaN/Inf."""
+
+
+class GuardStop(RuntimeError):
+    """Raised by recovery="stop" when no Keras `fit` is there to stop."""
+
+
+def variable_name(variable) -> str:
+    """The variable's path (Keras 3) or name."""
+    return getattr(variable, "path", None) or variable.name
+
+
+def slot_variables(optimizer, variables) -> tuple[list[list], list]:
+    """The optimizer's per-variable state (moments, accumulators, …) of each variable.
+
+    Keras 3 optimizers create per-variable state with `add_variable_from_reference`, which names
+    it `{variable path with / as _}_{slot}`; a slot belongs to the variable with the longest
+    such prefix and the same shape.
+
+    Returns:
+        (slots per variable, optimizer variables that belong to no variable, e.g. iterations).
+    """
+    prefixes = [variable_name(variable).replace("/", "_") + "_" for variable in variables]
+    slots = [[] for _ in variables]
+    shared = []
+    for slot in optimizer.variables:
+        matches = [
+            index
+            for index, prefix in enumerate(prefixes)
+            if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(variables[index].shape)
+        ]
+        if matches:
+            slots[max(matches, key=lambda index: len(prefixes[index]))].append(slot)
+        else:
+            shared.append(slot)
+    return slots, shared
+
+
+def _learning_rate_variable(optimizer):
+    """The optimizer's learning-rate variable (unwrapping a LossScaleOptimizer), or None for a schedule."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    rate = getattr(optimizer, "_learning_rate", None)
+    return rate if isinstance(rate, keras.Variable) else None
+
+
+class GradientGuard:
+    """A guarded `optimizer.apply` for the gradients of a `tf.GradientTape`, for any Keras model.
+
+    Each step:
+    1. A non-finite `loss` updates nothing (it is a skipped, bad step).
+    2. None gradients are dropped and counted by variable.
+    3. Non-finite gradients are handled by `nonfinite`: "filter" leaves those variables untouched
+       (optimizer moments included) and updates the rest; "zero" applies zeros in their place;
+       "skip" updates nothing and leaves the optimizer state exactly as it was; "raise" raises
+       NonFiniteError naming them.
+    4. The rest is clipped: element-wise to ±clip_value, then each variable's gradient to L2 norm
+       clip_norm, then all of them jointly to global_clip_norm.
+    5. A step is bad when its loss or any gradient is non-finite. Every `snapshot_every` healthy
+       steps (finite, no gradient norm above large_grad_threshold) the variables and optimizer
+       state are copied before the update. After `max_consecutive_bad` bad steps in a row,
+       recovery "rollback" restores that copy and multiplies the learning rate by lr_backoff;
+       "stop" asks Keras `fit` to stop (through GuardMonitor) or raises GuardStop outside fit.
+
+    All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
+    eagerly, under tf.function and under XLA. Each kind of event is logged once per variable.
+
+    Args:
+        nonfinite: "filter", "zero", "skip" or "raise".
+        clip_value: element-wise bound; None = off.
+        clip_norm: per-variable L2-norm bound; None = off.
+        global_clip_norm: joint L2-norm bound; None = off.
+        large_grad_threshold: a gradient whose L2 norm exceeds this counts as large; None = off.
+        max_consecutive_bad: bad steps in a row that trigger recovery.
+        recovery: "rollback", "stop" or "none".
+        snapshot_every: healthy steps between snapshots for rollback.
+        lr_backoff: factor on the learning rate at each rollback.
+        name: prefix of counter names, log messages and metric names.
+    """
+
+    def __init__(
+        self,
+        nonfinite: str = "filter",
+        clip_value: float | None = 1.0,
+        clip_norm: float | None = None,
+        global_clip_norm: float | None = None,
+        large_grad_threshold: float | None = 100.0,
+        max_consecutive_bad: int = 10,
+        recovery: str = "rollback",
+        snapshot_every: int = 10,
+        lr_backoff: float = 0.5,
+        name: str = "guard",
+    ):
+        if nonfinite not in POLICIES:
+            raise ValueError(f"nonfinite={nonfinite!r} is not allowed; use one of {', '.join(POLICIES)}")
+        if recovery not in RECOVERIES:
+            raise ValueError(f"recovery={recovery!r} is not allowed; use one of {', '.join(RECOVERIES)}")
+        for label, bound in (
+            ("clip_value", clip_value),
+            ("clip_norm", clip_norm),
+            ("global_clip_norm", global_clip_norm),
+            ("large_grad_threshold", large_grad_threshold),
+        ):
+            if bound is not None and not bound > 0:
+                raise ValueError(f"{label}={bound!r} is not allowed; use a positive number or None")
+        if not (isinstance(max_consecutive_bad, int) and max_consecutive_bad >= 1):
+            raise ValueError(
+                f"max_consecutive_bad={max_consecutive_bad!r} is not allowed; use an integer ≥ 1"
+            )
+        if not (isinstance(snapshot_every, int) and snapshot_every >= 1):
+            raise ValueError(f"snapshot_every={snapshot_every!r} is not allowed; use an integer ≥ 1")
+        if not 0 < lr_backoff <= 1:
+            raise ValueError(f"lr_backoff={lr_backoff!r} is not allowed; use a number in (0, 1]")
+        self.nonfinite = nonfinite
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.global_clip_norm = global_clip_norm
+        self.large_grad_threshold = large_grad_threshold
+        self.max_consecutive_bad = max_consecutive_bad
+        self.recovery = recovery
+        self.snapshot_every = snapshot_every
+        self.lr_backoff = lr_backoff
+        self.name = name
+        self.built = False
+        #: set by GuardMonitor while a Keras fit runs: recovery="stop" then sets model.stop_training
+        self.monitored = False
+        self._logged = set()
+
+    # ----------------------------------------------------------------- building
+    def build(self, optimizer, variables) -> None:
+        """Builds the optimizer on all `variables`, the counters and the snapshot (call eagerly, once).
+
+        Args:
+            optimizer: a Keras 3 optimizer.
+            variables: every variable this guard will ever be asked to update.
+        """
+        variables = list(variables)
+        if not optimizer.built:
+            optimizer.build(variables)
+        self.optimizer = optimizer
+        self.variables = variables
+        self.variable_names = [variable_name(variable) for variable in variables]
+        self._variable_index = {id(variable): index for index, variable in enumerate(variables)}
+        self._slots, shared = slot_variables(optimizer, variables)
+        self._learning_rate = _learning_rate_variable(optimizer)
+        if self.recovery == "rollback" and self.lr_backoff != 1 and self._learning_rate is None:
+            raise ValueError(
+                f"{self.name}: recovery='rollback' with lr_backoff={self.lr_backoff} needs a settable "
+                "learning rate, but the optimizer uses a schedule; pass lr_backoff=1.0"
+            )
+        self._state = [*variables, *[slot for slots in self._slots for slot in slots], *shared]
+        self._state = [item for item in self._state if item is not self._learning_rate]
+        count = len(variables)
+
+        # step counters in one vector (see _COUNTERS) and per-variable counts (none, nonfinite, large)
+        self._counters = tf.Variable(
+            tf.zeros(len(_COUNTERS), tf.int64), trainable=False, name=f"{self.name}_counters"
+        )
+        self._variable_counts = tf.Variable(
+            tf.zeros((3, count), tf.int64), trainable=False, name=f"{self.name}_variable_counts"
+        )
+        self._last_norms = tf.Variable(
+            tf.fill((count,), float("nan")), trainable=False, name=f"{self.name}_last_norms"
+        )
+        self._stop_requested = tf.Variable(False, trainable=False, name=f"{self.name}_stop_requested")
+        self._snapshot = [
+            tf.Variable(tf.convert_to_tensor(item), trainable=False, name=f"{self.name}_snapshot_{index}")
+            for index, item in enumerate(self._state)
+        ]
+        self.built = True
+
+    # ----------------------------------------------------------------- counters
+    @property
+    def steps(self) -> int:
+        """Steps seen."""
+        return int(self._counters[STEPS].numpy())
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps in which no variable was updated."""
+        return int(self._counters[SKIPPED].numpy())
+
+    @property
+    def nonfinite_loss_steps(self) -> int:
+        """Steps whose loss was NaN or Inf."""
+        return int(self._counters[NONFINITE_LOSS].numpy())
+
+    @property
+    def consecutive_bad(self) -> int:
+        """Bad steps (non-finite loss or gradient) in a row up to now."""
+        return int(self._counters[CONSECUTIVE_BAD].numpy())
+
+    @property
+    def recoveries(self) -> int:
+        """Rollbacks (or stop requests) so far."""
+        return int(self._counters[RECOVERIES_COUNT].numpy())
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether recovery="stop" has asked training to stop."""
+        return bool(self._stop_requested.numpy())
+
+    def totals(self) -> dict:
+        """Cumulative counters as int64 scalar tensors (usable inside tf.function), for logs.
+
+        Returns:
+            skipped_steps, nonfinite_loss_steps, nonfinite_grads, none_grads and large_grads
+            (summed over variables), consecutive_bad and recoveries.
+        """
+        counters = tf.convert_to_tensor(self._counters)
+        variable_totals = tf.reduce_sum(self._variable_counts, axis=1)
+        return {
+            "skipped_steps": counters[SKIPPED],
+            "nonfinite_loss_steps": counters[NONFINITE_LOSS],
+            "nonfinite_grads": variable_totals[1],
+            "none_grads": variable_totals[0],
+            "large_grads": variable_totals[2],
+            "consecutive_bad": counters[CONSECUTIVE_BAD],
+            "recoveries": counters[RECOVERIES_COUNT],
+        }
+
+    def health(self) -> dict[str, dict]:
+        """Per variable name: how often its gradient was None, non-finite, large, and its last norm."""
+        none, nonfinite, large = self._variable_counts.numpy()
+        norms = self._last_norms.numpy()
+        return {
+            name: {
+                "none": int(none[index]),
+                "nonfinite": int(nonfinite[index]),
+                "large": int(large[index]),
+                "last_norm": float(norms[index]),
+            }
+            for index, name in enumerate(self.variable_names)
+        }
+
+    # ----------------------------------------------------------------- the step
+    def apply_gradients(self, optimizer, grads, variables, loss=None) -> dict:
+        """Applies what the policy allows of `grads` and returns what happened in this step.
+
+        Args:
+            optimizer: the Keras optimizer the guard was built with.
+            grads: gradients from tape.gradient; entries may be None.
+            variables: the variables, in the order of grads (a subset of those given to build).
+            loss: the step's loss; when given and non-finite, nothing is updated.
+
+        Returns:
+            A dict of scalar tensors: applied (bool: some variable was updated), loss_finite,
+            nonfinite_grads, none_grads and large_grads (numbers of variables), global_norm (of
+            the finite gradients, before clipping), bad (bool) and recovered (bool: a rollback or
+            stop happened after this step).
+
+        Raises:
+            NonFiniteError: under nonfinite="raise", eagerly (tf.errors.InvalidArgumentError
+                naming the variables inside tf.function).
+            GuardStop: recovery="stop" triggered outside a monitored Keras fit.
+        """
+        variables = list(variables)
+        grads = list(grads)
+        if len(grads) != len(variables):
+            raise ValueError(f"{len(grads)} gradients for {len(variables)} variables")
+        if not self.built:
+            self.build(optimizer, variables)
+        indices = []
+        for variable in variables:
+            if id(variable) not in self._variable_index:
+                raise ValueError(f"variable {variable_name(variable)!r} was not given to {self.name}.build")
+            indices.append(self._variable_index[id(variable)])
+        count = len(self.variable_names)
+
+        present = [
+            (grad, variable, index)
+            for grad, variable, index in zip(grads, variables, indices)
+            if grad is not None
+        ]
+        present_grads = [tf.convert_to_tensor(grad) for grad, _, _ in present]
+        present_variables = [variable for _, variable, _ in present]
+        present_indices = [index for _, _, index in present]
+        none_mask = [0] * count
+        for grad, index in zip(grads, indices):
+            if grad is None:
+                none_mask[index] = 1
+
+        loss_finite = tf.constant(True) if loss is None else tf.reduce_all(tf.math.is_finite(loss))
+        if present:
+            # a NaN/Inf entry makes the squared norm NaN/Inf; so does a norm beyond float32 (~1.8e19)
+            squares = tf.stack(
+                [tf.reduce_sum(tf.square(tf.cast(grad, tf.float32))) for grad in present_grads]
+            )
+            finite = tf.math.is_finite(squares)
+        else:
+            squares = tf.zeros(0)
+            finite = tf.zeros(0, tf.bool)
+        all_finite = tf.reduce_all(finite)
+        if self.nonfinite == "raise":
+            check = self._raise_on_nonfinite(loss_finite, finite, present_indices)
+            with tf.control_dependencies(check):  # inside tf.function nothing below runs after a failed check
+                loss_finite = tf.identity(loss_finite)
+                finite = tf.identity(finite)
+                all_finite = tf.identity(all_finite)
+        norms = tf.sqrt(squares)
+        global_norm = tf.sqrt(tf.reduce_sum(tf.where(finite, squares, 0.0)))
+        if self.large_grad_threshold is None:
+            large = tf.zeros_like(finite)
+        else:
+            large = tf.logical_and(finite, norms > self.large_grad_threshold)
+
+        bad = tf.logical_not(tf.logical_and(loss_finite, all_finite))
+        healthy = tf.logical_not(tf.logical_or(bad, tf.reduce_any(large)))
+        take_snapshot = tf.logical_and(healthy, tf.equal(self._counters[HEALTHY] % self.snapshot_every, 0))
+        applied = self._applies(loss_finite, all_finite, finite) if present else tf.constant(False)
+
+        restart_run = tf.constant(
+            [0 if index == CONSECUTIVE_BAD else 1 for index in range(len(_COUNTERS))], tf.int64
+        )
+
+        def per_variable(flags):
+            return tf.scatter_nd([[index] for index in present_indices], tf.cast(flags, tf.int64), [count])
+
+        nonfinite_now = per_variable(tf.logical_not(finite)) if present else tf.zeros(count, tf.int64)
+        large_now = per_variable(large) if present else tf.zeros(count, tf.int64)
+
+        def slow_path():
+            counters = self._counters + tf.cast(
+                tf.stack([True, tf.logical_not(applied), tf.logical_not(loss_finite), bad, False, healthy]),
+                tf.int64,
+            )
+            counters = tf.where(bad, counters, counters * restart_run)
+            if self.recovery == "none":
+                trigger = tf.constant(False)
+            else:
+                trigger = counters[CONSECUTIVE_BAD] >= self.max_consecutive_bad
+                one_more_recovery = tf.one_hot(RECOVERIES_COUNT, len(_COUNTERS), dtype=tf.int64)
+                counters = tf.where(trigger, counters * restart_run + one_more_recovery, counters)
+            snapshot_taken = tf.cond(take_snapshot, self._save_snapshot, lambda: tf.constant(False))
+            with tf.control_dependencies([snapshot_taken]):
+                done = self._apply(
+                    optimizer,
+                    present_grads,
+                    present_variables,
+                    present_indices,
+                    finite,
+                    loss_finite,
+                    all_finite,
+                )
+            with tf.control_dependencies([done]):
+                recovered = tf.cond(trigger, self._recover, lambda: tf.constant(False))
+            with tf.control_dependencies([recovered]):
+                self._counters.assign(counters)
+                self._variable_counts.assign_add(
+                    tf.stack([tf.zeros(count, tf.int64), nonfinite_now, large_now])
+                )
+                return tf.identity(recovered)
+
+        def fast_path():
+            """A healthy step, no snapshot due: apply, count it, end any run of bad steps."""
+            self._apply_clipped(optimizer, present_grads, present_variables)
+            healthy_step = tf.one_hot(STEPS, len(_COUNTERS), dtype=tf.int64) + tf.one_hot(
+                HEALTHY, len(_COUNTERS), dtype=tf.int64
+            )
+            self._counters.assign(self._counters * restart_run + healthy_step)
+            return tf.constant(False)
+
+        fast = tf.logical_and(healthy, tf.logical_not(take_snapshot)) if present else tf.constant(False)
+        recovered = tf.cond(fast, fast_path, slow_path)
+        updates = [recovered]
+        with tf.control_dependencies([recovered]):
+            if any(none_mask):
+                none_now = tf.constant([none_mask, [0] * count, [0] * count], tf.int64)
+                updates.append(self._variable_counts.assign_add(none_now))
+            if present_indices == list(range(count)):
+                updates.append(self._last_norms.assign(norms))
+            elif present:
+                updates.append(
+                    self._last_norms.scatter_nd_update([[index] for index in present_indices], norms)
+                )
+        with tf.control_dependencies(updates):
+            recovered = tf.identity(recovered)
+        if tf.executing_eagerly():
+            self.log_events()
+            if self.recovery == "stop" and bool(recovered) and not self.monitored:
+                raise GuardStop(self._stop_message())
+        elif self.recovery == "stop" and not self.monitored:
+            with tf.control_dependencies([recovered]):
+                tf.debugging.Assert(tf.logical_not(self._stop_requested), [self._stop_message()])
+        return {
+            "applied": applied,
+            "loss_finite": loss_finite,
+            "nonfinite_grads": tf.reduce_sum(nonfinite_now),
+            "none_grads": tf.constant(sum(none_mask), tf.int64),
+            "large_grads": tf.reduce_sum(large_now),
+            "global_norm": global_norm,
+            "bad": bad,
+            "recovered": recovered,
+        }
+
+    def _applies(self, loss_finite, all_finite, finite):
+        """Whether the policy updates some variable in this step."""
+        if self.nonfinite in ("skip", "raise"):
+            return tf.logical_and(loss_finite, all_finite)
+        if self.nonfinite == "zero":
+            return loss_finite
+        return tf.logical_and(loss_finite, tf.reduce_any(finite))
+
+    def _apply_clipped(self, optimizer, grads, variables):
+        optimizer.apply(
+            clip_gradients(grads, self.clip_value, self.clip_norm, self.global_clip_norm), variables
+        )
+
+    def _apply(self, optimizer, grads, variables, indices, finite, loss_finite, all_finite):
+        """Applies the clipped gradients as the policy says; returns whether anything was updated."""
+        if not variables:
+            return tf.constant(False)
+
+        def clipped(grads):
+            return clip_gradients(grads, self.clip_value, self.clip_norm, self.global_clip_norm)
+
+        def zeroed():
+            return [
+                tf.where(finite[position], grad, tf.zeros_like(grad)) for position, grad in enumerate(grads)
+            ]
+
+        def apply_all():
+            optimizer.apply(clipped(grads), variables)
+            return tf.constant(True)
+
+        def nothing():
+            return tf.constant(False)
+
+        if self.nonfinite in ("skip", "raise"):
+            return tf.cond(tf.logical_and(loss_finite, all_finite), apply_all, nothing)
+
+        def apply_zeroed():
+            optimizer.apply(clipped(zeroed()), variables)
+            return tf.constant(True)
+
+        if self.nonfinite == "zero":
+            return tf.cond(loss_finite, lambda: tf.cond(all_finite, apply_all, apply_zeroed), nothing)
+
+        slots = [self._slots[index] for index in indices]
+
+        def apply_finite_ones():
+            saved = [
+                [tf.identity(item) for item in [variable, *own]] for variable, own in zip(variables, slots)
+            ]
+            with tf.control_dependencies([item for group in saved for item in group]):
+                optimizer.apply(clipped(zeroed()), variables)
+            for position, (old_values, variable, own) in enumerate(zip(saved, variables, slots)):
+                for old, current in zip(old_values, [variable, *own]):
+                    current.assign(tf.where(finite[position], current, old))
+            return tf.constant(True)
+
+        some_finite = tf.reduce_any(finite)
+        return tf.cond(
+            tf.logical_not(loss_finite),
+            nothing,
+            lambda: tf.cond(all_finite, apply_all, lambda: tf.cond(some_finite, apply_finite_ones, nothing)),
+        )
+
+    def _save_snapshot(self):
+        for copy, item in zip(self._snapshot, self._state):
+            copy.assign(item)
+        return tf.constant(True)
+
+    def _recover(self):
+        if self.recovery == "stop":
+            self._stop_requested.assign(True)
+        else:
+            for copy, item in zip(self._snapshot, self._state):
+                item.assign(copy)
+            if self._learning_rate is not None:
+                self._learning_rate.assign(self._learning_rate * self.lr_backoff)
+        return tf.constant(True)
+
+    def _stop_message(self) -> str:
+        return (
+            f"{self.name}: {self.max_consecutive_bad} bad steps in a row (non-finite loss or gradients); "
+            "training stopped by recovery='stop'"
+        )
+
+    def _raise_on_nonfinite(self, loss_finite, finite_flags, indices) -> list:
+        """Raises NonFiniteError eagerly, or returns a graph check, naming what is not finite."""
+        names = tf.constant(["loss"] + [self.variable_names[index] for index in indices])
+        bad = tf.logical_not(tf.concat([[loss_finite], finite_flags], axis=0))
+        if tf.executing_eagerly():
+            if bool(tf.reduce_any(bad)):
+                culprits = [name.decode() for name in tf.boolean_mask(names, bad).numpy()]
+                raise NonFiniteError(f"{self.name}: non-finite values in: {', '.join(culprits)}")
+            return []
+        culprits = tf.strings.reduce_join(tf.boolean_mask(names, bad), separator=", ")
+        return [
+            tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(bad)), [f"{self.name}: non-finite values in:", culprits]
+            )
+        ]
+
+    # ----------------------------------------------------------------- logging
+    def log_events(self) -> None:
+        """Logs each kind of event once per variable (and a non-finite loss once), by name."""
+        if not self.built:
+            return
+        if self.nonfinite_loss_steps and "loss" not in self._logged:
+            self._logged.add("loss")
+            logger.warning("%s: non-finite loss; such steps update nothing", self.name)
+        effect = {
+            "filter": "that variable is left untouched in such steps",
+            "zero": "zeros are applied in its place",
+            "skip": "such steps update nothing",
+            "raise": "training was stopped",
+        }[self.nonfinite]
+        messages = {
+            "none": "gradient of %r was None; it is dropped",
+            "nonfinite": f"gradient of %r held NaN/Inf; {effect}",
+            "large": f"gradient of %r had a norm above {self.large_grad_threshold}",
+        }
+        for name, record in self.health().items():
+            for kind, message in messages.items():
+                if record[kind] and (kind, name) not in self._logged:
+                    self._logged.add((kind, name))
+                    logger.warning("%s: " + message, self.name, name)
+        if self.recoveries and ("recovery", self.recoveries) not in self._logged:
+            self._logged.add(("recovery", self.recoveries))
+            if self.recovery == "rollback":
+                rate = (
+                    ""
+                    if self._learning_rate is None
+                    else f", learning rate now {float(self._learning_rate.numpy()):.3g}"
+                )
+                logger.warning(
+                    "%s: %d bad steps in a row; rolled back to the last healthy snapshot (recovery %d%s)",
+                    self.name,
+                    self.max_consecutive_bad,
+                    self.recoveries,
+                    rate,
+                )
+            else:
+                logger.warning("%s", self._stop_message())
