@@ -184,8 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _option(output, "eval_samples", "fresh generated samples per evaluation of mode coverage", type=int)
     _option(output, "seed", "seed of weights, data and noise", type=int)
+    _option(
+        output,
+        "checkpoint_every",
+        "generator steps between checkpoints of the whole training state (the last 3 are kept; "
+        "one is also written at the end and on Ctrl-C)",
+        type=int,
+    )
     _option(output, "results_dir", "folder that receives one sub-folder per run")
     _option(output, "run_name", "name of this run's folder (default: <dataset>-<engine>-<date>-<time>)")
+    _option(
+        output,
+        "resume",
+        "continue the run in --run-name from its last checkpoint (re-running the same --run-name does "
+        "the same); every setting must match the saved config.json except --steps",
+        action="store_true",
+    )
     return parser
 
 
@@ -215,7 +229,7 @@ def main(argv=None) -> int:
     from qgan.train import train
 
     try:
-        train(config, log=lambda line: print(line, flush=True))
+        result = train(config, log=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
@@ -226,4 +240,4 @@ def main(argv=None) -> int:
         detail = message[message.index("non-finite values in") :].splitlines()[0]
         print(f"{PROGRAM}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
         return 1
-    return 0
+    return 130 if result.interrupted else 0

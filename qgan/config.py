@@ -6,11 +6,14 @@ import dataclasses
 import json
 import math
 import re
+import shlex
 
 DATASETS = ("ring", "grid", "file")
 NONFINITE_POLICIES = ("filter", "zero", "skip", "raise")
 RECOVERIES = ("rollback", "stop", "none")
 ENGINE_NAMES = ("fock", "sf")
+# what may differ between a saved run and the config that resumes it
+RESUMABLE_CHANGES = ("steps", "resume")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -71,9 +74,11 @@ class TrainConfig:
     # evaluation and output
     eval_every: int = 500
     eval_samples: int = 2500
+    checkpoint_every: int = 500
     seed: int = 0
     results_dir: str = "results"
     run_name: str | None = None
+    resume: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -130,6 +135,11 @@ class TrainConfig:
         self._check_int("steps", 1, 10_000_000)
         self._check_int("eval_every", 1, 10_000_000)
         self._check_int("eval_samples", 1, 10_000_000)
+        self._check_int("checkpoint_every", 1, 10_000_000)
+        if not isinstance(self.resume, bool):
+            raise ConfigError(f"--resume {self.resume!r} is not allowed; use true or false")
+        if self.resume and self.run_name is None:
+            raise ConfigError("--resume needs --run-name NAME (the run folder to continue)")
         self._check_int("seed", 0, 2**31 - 1)
         if not self.results_dir:
             raise ConfigError("--results-dir must not be empty")
@@ -168,6 +178,37 @@ class TrainConfig:
             "max_consecutive_bad": self.max_consecutive_bad,
             "recovery": self.recovery,
         }
+
+    def resume_conflicts(self, saved: dict) -> list[str]:
+        """Fields in which this config differs from a saved run's, ignoring the step budget.
+
+        Args:
+            saved: the saved run's config.json.
+
+        Returns:
+            The differing field names, sorted; keys the saved file lacks count as differing.
+        """
+        current = self.to_dict()
+        return sorted(
+            key
+            for key in current
+            if key not in RESUMABLE_CHANGES and saved.get(key, object()) != current[key]
+        )
+
+    def command_line(self, program: str) -> str:
+        """A shell command that runs `program` with this config's non-default flags."""
+        defaults = TrainConfig().to_dict()
+        parts = [program]
+        for key, value in self.to_dict().items():
+            if value == defaults[key]:
+                continue
+            if isinstance(value, bool):
+                parts.append(flag_name(key) if value else "--no-" + flag_name(key)[2:])
+            elif isinstance(value, list):
+                parts += [flag_name(key), ",".join(str(item) for item in value)]
+            else:
+                parts += [flag_name(key), shlex.quote(str(0 if value is None else value))]
+        return " ".join(parts)
 
     def to_dict(self) -> dict:
         """The config as JSON-ready values."""

@@ -6,8 +6,9 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -15,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from qgan import plots, targets
-from qgan.config import ConfigError, TrainConfig
+from qgan.config import ConfigError, TrainConfig, flag_name
 from qgan.coverage import CoverageReport, mode_coverage
 from qgan.critic import build_critic
 from qgan.gan import CoordinateGAN
@@ -23,7 +24,8 @@ from qgan.generator import QuantumGenerator
 from qgan.guard import GuardMonitor
 
 EVAL_CHUNK = 250
-REAL_POOL_LIMIT = 1_000_000
+CHECKPOINTS_KEPT = 3
+PROGRAM = "scripts/train_coordinate_quantum_gan.py"
 METRIC_COLUMNS = (
     "step",
     "elapsed_s",
@@ -67,6 +69,8 @@ class TrainResult:
         samples: the final evaluation samples, (eval_samples, 2).
         trace: the Fock-space trace of each final sample.
         elapsed_seconds: wall time of the run.
+        interrupted: the run stopped on Ctrl-C (SIGINT) before its last step.
+        resumed_from: the step the run continued from (0 for a fresh run).
     """
 
     run_dir: str
@@ -75,6 +79,8 @@ class TrainResult:
     samples: np.ndarray
     trace: np.ndarray
     elapsed_seconds: float
+    interrupted: bool = False
+    resumed_from: int = 0
 
 
 def make_target(config: TrainConfig) -> targets.Target:
@@ -88,21 +94,68 @@ def make_target(config: TrainConfig) -> targets.Target:
 
 def write_atomic(path: str, text: str) -> None:
     """Writes text to path through a temporary file and a rename, so no reader sees half a file."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
+    save_atomic(path, lambda temporary: _write_text(temporary, text))
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
-def prepare_run_dir(config: TrainConfig) -> str:
-    """Creates results_dir/run_name; refuses an existing non-empty folder or one that cannot be written."""
+def save_atomic(path: str, save) -> None:
+    """Calls save(temporary_path), then renames the temporary file to path.
+
+    The temporary name keeps path's file name at its end (".tmp-" is put before it), since
+    some writers choose the format from the suffix.
+    """
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".tmp-{name}")
+    try:
+        save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
+    """Creates or reopens results_dir/run_name.
+
+    A folder holding a run with checkpoints is resumed when its saved config.json matches
+    this config in everything but the step budget. Any other non-empty folder is refused, as
+    is a folder that cannot be written. Nothing is written before every check has passed.
+
+    Returns:
+        (run folder, whether to resume from its last checkpoint).
+
+    Raises:
+        ConfigError: naming the flag, the value and what is allowed.
+    """
     run_name = config.run_name or f"{config.dataset}-{config.engine}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = os.path.join(config.results_dir, run_name)
-    if os.path.isdir(run_dir) and os.listdir(run_dir):
+    resumable = os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint"))
+    if resumable:
+        saved = _read_saved_config(run_dir, run_name)
+        conflicts = config.resume_conflicts(saved)
+        if conflicts:
+            details = ", ".join(
+                f"{flag_name(key)} {saved.get(key)!r} → {getattr(config, key)!r}" for key in conflicts
+            )
+            raise ConfigError(
+                f"--run-name {run_name!r} holds a run with other settings ({details}); "
+                "only --steps may change "
+                "when resuming: repeat the saved settings or choose another --run-name"
+            )
+    elif config.resume:
         raise ConfigError(
-            f"--run-name {run_name!r}: {run_dir} already holds a run; choose another --run-name"
+            f"--resume: {run_dir} holds no checkpoint to resume; train it first without --resume"
+        )
+    elif os.path.isdir(run_dir) and os.listdir(run_dir):
+        raise ConfigError(
+            f"--run-name {run_name!r}: {run_dir} already holds files but no checkpoint; "
+            "choose another --run-name"
         )
     try:
         os.makedirs(run_dir, exist_ok=True)
@@ -115,7 +168,22 @@ def prepare_run_dir(config: TrainConfig) -> str:
             f"--results-dir {config.results_dir!r} cannot be written ({error.strerror or error}); "
             "choose a writable folder"
         ) from None
-    return run_dir
+    return run_dir, resumable
+
+
+def _read_saved_config(run_dir: str, run_name: str) -> dict:
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"--run-name {run_name!r}: its config.json cannot be read ({error}); choose another --run-name"
+        ) from None
+    if not isinstance(saved, dict):
+        raise ConfigError(
+            f"--run-name {run_name!r}: its config.json is not a settings object; choose another --run-name"
+        )
+    return saved
 
 
 def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> CoordinateGAN:
@@ -160,17 +228,23 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
     return gan
 
 
-def real_dataset(target: targets.Target, config: TrainConfig) -> tf.data.Dataset:
-    """Endless batches of n_critic·batch_size real points (fresh mixture draws, or the file shuffled)."""
-    needed = config.steps * config.n_critic * config.batch_size
-    pool = (
-        target.sample(min(needed, REAL_POOL_LIMIT), seed=config.seed)
-        if target.points is None
-        else target.points
-    )
-    dataset = tf.data.Dataset.from_tensor_slices(pool.astype(np.float32))
-    dataset = dataset.shuffle(min(len(pool), 100_000), seed=config.seed).repeat()
-    return dataset.batch(config.n_critic * config.batch_size, drop_remainder=True).prefetch(2)
+def real_dataset(target: targets.Target, config: TrainConfig, start_step: int = 0) -> tf.data.Dataset:
+    """The real batches of steps start_step … steps−1, each n_critic·batch_size points.
+
+    Batch k is target.sample(…, seed=(seed, k)): a function of the step alone, so a resumed
+    run sees exactly the batches the uninterrupted run would have seen.
+    """
+    size = config.n_critic * config.batch_size
+
+    def batch(step):
+        return target.sample(size, seed=(config.seed, int(step)))
+
+    def load(step):
+        points = tf.numpy_function(batch, [step], tf.float32)
+        return tf.ensure_shape(points, (size, 2))
+
+    steps = tf.data.Dataset.range(start_step, config.steps)
+    return steps.map(load, num_parallel_calls=1, deterministic=True).prefetch(2)
 
 
 def evaluate(generator, target, num_samples: int, seed) -> tuple:
@@ -206,40 +280,115 @@ def _format_progress(row, config, num_modes) -> str:
     return "  ".join(parts)
 
 
-class Evaluator(keras.callbacks.Callback):
-    """Counts generator steps, stops `fit` at config.steps and evaluates at the end of every epoch."""
+def make_checkpoint(gan: CoordinateGAN, step: tf.Variable) -> tf.train.Checkpoint:
+    """The whole training state: both players' weights and optimizers, guards, noise RNG, step."""
+    guards = {
+        f"{prefix}_{name}": variable
+        for prefix, guard in (("critic_guard", gan.critic_guard), ("generator_guard", gan.generator_guard))
+        for name, variable in guard.state_variables().items()
+    }
+    return tf.train.Checkpoint(
+        generator=gan.generator,
+        critic=gan.critic,
+        g_optimizer=gan.g_optimizer,
+        d_optimizer=gan.d_optimizer,
+        noise_seed=gan.noise_seed.state,
+        step=step,
+        **guards,
+    )
 
-    def __init__(self, config, target, run_dir, started, log):
+
+def read_metrics(run_dir: str, up_to_step: int) -> list:
+    """The metrics.csv rows of a run with step ≤ up_to_step, values parsed back."""
+    path = os.path.join(run_dir, "metrics.csv")
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for raw in csv.DictReader(handle):
+            row = {key: None for key in METRIC_COLUMNS}
+            for key in METRIC_COLUMNS:
+                text = raw.get(key, "")
+                if text not in ("", None):
+                    row[key] = int(float(text)) if key == "step" or _is_count(key) else float(text)
+            if row["step"] is not None and row["step"] <= up_to_step:
+                rows.append(row)
+    return rows
+
+
+def _is_count(key: str) -> bool:
+    return key == "modes_captured" or key.endswith(("_steps", "_grads", "_recoveries"))
+
+
+class Interruption:
+    """Turns Ctrl-C (SIGINT) into a request to stop after the current step, while active."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class TrainingLoop(keras.callbacks.Callback):
+    """Counts generator steps; evaluates every eval_every steps, checkpoints every checkpoint_every.
+
+    Both also happen at the last step. Ctrl-C stops training after the current step.
+    """
+
+    def __init__(self, config, target, run_dir, rows, step, manager, interruption, clock, log):
         super().__init__()
         self.config = config
         self.target = target
         self.run_dir = run_dir
-        self.started = started
+        self.rows = rows
+        self.step = step
+        self.manager = manager
+        self.interruption = interruption
+        self.clock = clock
         self.log = log
-        self.step = 0
-        self.rows = []
         self.last = None
+        self.last_logs = {}
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-        if self.step >= self.config.steps:
+        self.step.assign_add(1)
+        self.last_logs = dict(logs or {})
+        step = int(self.step.numpy())
+        if step % self.config.eval_every == 0 or step == self.config.steps:
+            self.evaluate(self.last_logs)
+        if step % self.config.checkpoint_every == 0 or step == self.config.steps:
+            self.save_checkpoint()
+        if self.interruption.requested:
             self.model.stop_training = True
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+    def evaluate(self, logs) -> None:
+        """Appends a metrics row (fresh samples, coverage, the logs since the last row) and prints it."""
+        step = int(self.step.numpy())
+        if self.rows and self.rows[-1]["step"] == step:
+            return
         samples, trace, coverage = evaluate(
-            self.model.generator,
-            self.target,
-            self.config.eval_samples,
-            seed=[self.config.seed, self.step],
+            self.model.generator, self.target, self.config.eval_samples, seed=[self.config.seed, step]
         )
         row = {key: None for key in METRIC_COLUMNS}
-        row["step"] = self.step
-        row["elapsed_s"] = round(time.time() - self.started, 2)
+        row["step"] = step
+        row["elapsed_s"] = round(self.clock(), 2)
         for key in METRIC_COLUMNS:
             if key in logs:
                 value = float(logs[key])
-                row[key] = int(value) if key.endswith(("_steps", "_grads", "_recoveries")) else value
+                row[key] = int(value) if _is_count(key) else value
         row["eval_trace_mean"] = float(np.mean(trace))
         row["eval_trace_min"] = float(np.min(trace))
         if coverage is not None:
@@ -249,8 +398,17 @@ class Evaluator(keras.callbacks.Callback):
         self.rows.append(row)
         self.last = (samples, trace, coverage)
         write_atomic(os.path.join(self.run_dir, "metrics.csv"), metrics_csv(self.rows))
+        for metric in self.model.metrics:
+            metric.reset_state()
         num_modes = len(self.target.centers) if self.target.centers is not None else 0
         self.log(_format_progress(row, self.config, num_modes))
+
+    def save_checkpoint(self) -> None:
+        """Writes a checkpoint of the current step unless one exists already."""
+        step = int(self.step.numpy())
+        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+            return
+        self.manager.save(checkpoint_number=step)
 
 
 def _draw_plots(run_dir, config, target, rows, samples, coverage) -> None:
@@ -286,69 +444,135 @@ def _draw_plots(run_dir, config, target, rows, samples, coverage) -> None:
     plots.plot_training(os.path.join(run_dir, "training.png"), rows, title=label)
 
 
-def train(config: TrainConfig, log=print) -> TrainResult:
+def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
     """Trains a coordinate quantum GAN as the config says and writes its results folder.
 
     The folder results_dir/run_name gets config.json at the start, metrics.csv after every
-    evaluation, and at the end coverage.json, samples.npy, the weights and the plots.
+    evaluation, a checkpoint of the whole training state every checkpoint_every steps, and at
+    the end coverage.json, samples.npy, the weights and the plots. A folder that already holds
+    a run with the same settings is continued from its last checkpoint. Ctrl-C stops after the
+    current step and still writes a checkpoint, the results and the plots.
 
     Args:
         config: the validated TrainConfig.
         log: where progress lines go (print by default).
+        callbacks: extra Keras callbacks for `fit` (they run after the built-in ones).
 
     Returns:
         The TrainResult.
 
     Raises:
         targets.DataError: a data or centres file that cannot be used (nothing is written then).
-        ConfigError: a run folder that exists already or cannot be written.
+        ConfigError: a run folder that cannot be written, or that holds another run.
     """
     started = time.time()
     target = make_target(config)
-    run_dir = prepare_run_dir(config)
-    write_atomic(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
+    run_dir, resuming = prepare_run_dir(config)
     keras.utils.set_random_seed(config.seed)
     gan = build_gan(config)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = make_checkpoint(gan, step)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=CHECKPOINTS_KEPT
+    )
+    rows, earlier_seconds = [], 0.0
+    if resuming:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start_step = int(step.numpy())
+        if start_step >= config.steps:
+            raise ConfigError(
+                f"--steps {config.steps}: run {os.path.basename(run_dir)!r} has trained {start_step} "
+                "steps already; "
+                f"give --steps above {start_step} to continue it"
+            )
+        rows = read_metrics(run_dir, start_step)
+        earlier_seconds = rows[-1]["elapsed_s"] if rows else 0.0
+    start_step = int(step.numpy())
+    write_atomic(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
+    action = f"resuming at step {start_step}" if resuming else "training"
     log(
-        f"qgan: training on {target.name} with the {config.engine} engine "
+        f"qgan: {action} on {target.name} with the {config.engine} engine "
         f"({config.modes} modes, {config.layers} layers, cutoff {config.cutoff}, batch {config.batch_size}, "
         f"{config.steps} steps) -> {run_dir}"
     )
-    evaluator = Evaluator(config, target, run_dir, started, log)
-    gan.fit(
-        real_dataset(target, config),
-        epochs=math.ceil(config.steps / config.eval_every),
-        steps_per_epoch=config.eval_every,
-        callbacks=[GuardMonitor([gan.critic_guard, gan.generator_guard]), evaluator],
-        verbose=0,
-        shuffle=False,
+    with Interruption() as interruption:
+        loop = TrainingLoop(
+            config,
+            target,
+            run_dir,
+            rows,
+            step,
+            manager,
+            interruption,
+            clock=lambda: earlier_seconds + time.time() - started,
+            log=log,
+        )
+        gan.fit(
+            real_dataset(target, config, start_step),
+            epochs=1,
+            steps_per_epoch=config.steps - start_step,
+            callbacks=[GuardMonitor([gan.critic_guard, gan.generator_guard]), loop, *callbacks],
+            verbose=0,
+            shuffle=False,
+        )
+        loop.evaluate(loop.last_logs)  # a run stopped early (Ctrl-C, guard) still gets its final row
+        loop.save_checkpoint()
+    interrupted = interruption.requested and int(step.numpy()) < config.steps
+    samples, trace, coverage = (
+        loop.last
+        if loop.last is not None
+        else evaluate(gan.generator, target, config.eval_samples, seed=[config.seed, int(step.numpy())])
     )
-    samples, trace, coverage = evaluator.last
-    rows = evaluator.rows
+    _write_results(run_dir, config, target, gan, loop.rows, samples, coverage, loop.clock())
+    elapsed = time.time() - started
+    final_step = int(step.numpy())
+    if coverage is not None:
+        log(
+            f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
+            f"{coverage.modes_captured}/{coverage.num_modes} modes captured, "
+            f"{100 * coverage.high_quality_fraction:.1f}% high-quality samples, "
+            f"KL {coverage.kl_uniform:.3f}, "
+            f"trace mean {loop.rows[-1]['eval_trace_mean']:.4f} (min {loop.rows[-1]['eval_trace_min']:.4f}); "
+            f"plots in {run_dir}/"
+        )
+    else:
+        log(
+            f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
+            f"no centres given, so no coverage; plots in {run_dir}/"
+        )
+    if interrupted:
+        resume = dataclasses.replace(config, run_name=os.path.basename(run_dir), resume=True)
+        log(
+            f"interrupted; checkpoint at step {final_step} saved. Resume with:\n"
+            f"  {resume.command_line(PROGRAM)}"
+        )
+    return TrainResult(run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step)
+
+
+def _write_results(run_dir, config, target, gan, rows, samples, coverage, elapsed_seconds) -> None:
+    """coverage.json, samples.npy, the weights and the plots, each written atomically."""
     final = {
         "step": rows[-1]["step"],
         "eval_samples": len(samples),
         "trace_mean": rows[-1]["eval_trace_mean"],
         "trace_min": rows[-1]["eval_trace_min"],
         "coverage": None if coverage is None else coverage.as_dict(),
-        "elapsed_s": round(time.time() - started, 2),
+        "elapsed_s": round(elapsed_seconds, 2),
     }
     write_atomic(os.path.join(run_dir, "coverage.json"), json.dumps(final, indent=2) + "\n")
-    np.save(os.path.join(run_dir, "samples.npy"), samples)
-    np.savez(
-        os.path.join(run_dir, "generator.weights.npz"),
-        **{variable.path.replace("/", "."): variable.numpy() for variable in gan.generator.weights},
-    )
-    gan.critic.save_weights(os.path.join(run_dir, "critic.weights.h5"))
+
+    def save_samples(path):
+        with open(path, "wb") as handle:
+            np.save(handle, samples)
+
+    def save_generator(path):
+        with open(path, "wb") as handle:
+            np.savez(
+                handle,
+                **{variable.path.replace("/", "."): variable.numpy() for variable in gan.generator.weights},
+            )
+
+    save_atomic(os.path.join(run_dir, "samples.npy"), save_samples)
+    save_atomic(os.path.join(run_dir, "generator.weights.npz"), save_generator)
+    save_atomic(os.path.join(run_dir, "critic.weights.h5"), gan.critic.save_weights)
     _draw_plots(run_dir, config, target, rows, samples, coverage)
-    elapsed = time.time() - started
-    if coverage is not None:
-        log(
-            f"done in {elapsed:.0f} s: {coverage.modes_captured}/{coverage.num_modes} modes captured, "
-            f"{100 * coverage.high_quality_fraction:.1f}% high-quality samples, "
-            f"KL {coverage.kl_uniform:.3f}, "
-            f"trace mean {final['trace_mean']:.4f} (min {final['trace_min']:.4f}); plots in {run_dir}/"
-        )
-    else:
-        log(f"done in {elapsed:.0f} s: no centres given, so no coverage; plots in {run_dir}/")
-    return TrainResult(run_dir, coverage, rows, samples, trace, elapsed)

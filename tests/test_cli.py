@@ -116,7 +116,7 @@ def test_existing_run_is_never_overwritten(files, capsys):
     with open(os.path.join(run_dir, "metrics.csv"), "w") as handle:
         handle.write("precious")
     status, err = run_main(["--results-dir", files["results"], "--run-name", "taken"], capsys)
-    assert status == 2 and "already holds a run" in err
+    assert status == 2 and "already holds files but no checkpoint" in err
     with open(os.path.join(run_dir, "metrics.csv")) as handle:
         assert handle.read() == "precious"
 

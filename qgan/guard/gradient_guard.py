@@ -195,6 +195,17 @@ class GradientGuard:
         ]
         self.built = True
 
+    def state_variables(self) -> dict:
+        """The guard's own state (counters, health, snapshot) by name, for tf.train.Checkpoint."""
+        state = {
+            "counters": self._counters,
+            "variable_counts": self._variable_counts,
+            "last_norms": self._last_norms,
+            "stop_requested": self._stop_requested,
+        }
+        state.update({f"snapshot_{index}": copy for index, copy in enumerate(self._snapshot)})
+        return state
+
     # ----------------------------------------------------------------- counters
     @property
     def steps(self) -> int:
