@@ -12,8 +12,8 @@ DATASETS = ("ring", "grid", "file")
 NONFINITE_POLICIES = ("filter", "zero", "skip", "raise")
 RECOVERIES = ("rollback", "stop", "none")
 ENGINE_NAMES = ("fock", "sf")
-# what may differ between a saved run and the config that resumes it
-RESUMABLE_CHANGES = ("steps", "resume")
+# what may differ between a saved run and the config that resumes it: the step budget and where it lives
+RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

@@ -477,7 +477,14 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
     )
     rows, earlier_seconds = [], 0.0
     if resuming:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as error:
+            first_line = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
+            raise ConfigError(
+                f"--run-name {os.path.basename(run_dir)!r}: its checkpoint {manager.latest_checkpoint} "
+                f"cannot be restored ({first_line}); choose another --run-name"
+            ) from None
         start_step = int(step.numpy())
         if start_step >= config.steps:
             raise ConfigError(

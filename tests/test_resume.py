@@ -228,6 +228,23 @@ def test_bad_input_is_refused_and_the_earlier_run_is_untouched(argv, message, go
     assert sorted(os.listdir(results)) == ["good"]
 
 
+@pytest.mark.slow
+def test_a_corrupt_checkpoint_is_a_clear_error_that_changes_nothing(good_run, tmp_path, capsys):
+    import shutil
+
+    results, _ = good_run
+    copy = tmp_path / "copy"
+    shutil.copytree(os.path.join(results, "good"), copy / "good")
+    (index,) = [name for name in os.listdir(copy / "good" / "checkpoints") if name.endswith(".index")]
+    (copy / "good" / "checkpoints" / index).write_bytes(b"not a checkpoint")
+    before = digest(copy / "good")
+    status = cli.main([*SAME_AS_GOOD, "--results-dir", str(copy), "--steps", "4"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert "its checkpoint" in err and "cannot be restored" in err
+    assert digest(copy / "good") == before
+
+
 def test_the_bad_input_table_has_at_least_twenty_entries():
     assert len(BAD_INPUTS) >= 20
 

@@ -55,7 +55,7 @@ def test_train_writes_an_honest_results_folder(tmp_path):
 
     assert lines[0].startswith("qgan: training on ring")
     assert sum(line.startswith("step") for line in lines) == 2
-    assert lines[-1].startswith("done in") and "modes captured" in lines[-1]
+    assert lines[-1].startswith("done at step 4 in") and "modes captured" in lines[-1]
 
 
 @pytest.mark.slow
@@ -108,7 +108,7 @@ def test_script_trains_a_file_dataset_with_centres(tmp_path):
         timeout=300,
     )
     assert process.returncode == 0, process.stderr[-2000:]
-    assert "done in" in process.stdout and "/2 modes captured" in process.stdout
+    assert "done at step 2 in" in process.stdout and "/2 modes captured" in process.stdout
     assert json.loads((tmp_path / "results" / "mine" / "config.json").read_text())["jit_compile"] is False
     final = json.loads((tmp_path / "results" / "mine" / "coverage.json").read_text())
     assert final["coverage"]["num_modes"] == 2
