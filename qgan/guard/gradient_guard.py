@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from qgan.guard.clipping import clip_gradients
@@ -318,45 +319,50 @@ class GradientGuard:
                 none_mask[index] = 1
 
         loss_finite = tf.constant(True) if loss is None else tf.reduce_all(tf.math.is_finite(loss))
+        # a NaN/Inf entry makes the squared norm NaN/Inf; so does a norm beyond float32 (~1.8e19)
         if present:
-            # a NaN/Inf entry makes the squared norm NaN/Inf; so does a norm beyond float32 (~1.8e19)
             squares = tf.stack(
                 [tf.reduce_sum(tf.square(tf.cast(grad, tf.float32))) for grad in present_grads]
             )
-            finite = tf.math.is_finite(squares)
         else:
             squares = tf.zeros(0)
-            finite = tf.zeros(0, tf.bool)
-        all_finite = tf.reduce_all(finite)
         if self.nonfinite == "raise":
-            check = self._raise_on_nonfinite(loss_finite, finite, present_indices)
+            check = self._raise_on_nonfinite(loss_finite, tf.math.is_finite(squares), present_indices)
             with tf.control_dependencies(check):  # inside tf.function nothing below runs after a failed check
                 loss_finite = tf.identity(loss_finite)
-                finite = tf.identity(finite)
-                all_finite = tf.identity(all_finite)
-        norms = tf.sqrt(squares)
-        global_norm = tf.sqrt(tf.reduce_sum(tf.where(finite, squares, 0.0)))
-        if self.large_grad_threshold is None:
-            large = tf.zeros_like(finite)
-        else:
-            large = tf.logical_and(finite, norms > self.large_grad_threshold)
-
-        bad = tf.logical_not(tf.logical_and(loss_finite, all_finite))
-        healthy = tf.logical_not(tf.logical_or(bad, tf.reduce_any(large)))
+                squares = tf.identity(squares)
+        limit = (
+            float(np.finfo(np.float32).max)
+            if self.large_grad_threshold is None
+            else self.large_grad_threshold**2
+        )
+        # healthy: finite loss, every gradient finite and not large (NaN compares as not ≤ limit)
+        healthy = tf.logical_and(loss_finite, tf.reduce_all(squares <= limit))
         take_snapshot = tf.logical_and(healthy, tf.equal(self._counters[HEALTHY] % self.snapshot_every, 0))
-        applied = self._applies(loss_finite, all_finite, finite) if present else tf.constant(False)
-
         restart_run = tf.constant(
             [0 if index == CONSECUTIVE_BAD else 1 for index in range(len(_COUNTERS))], tf.int64
         )
 
-        def per_variable(flags):
-            return tf.scatter_nd([[index] for index in present_indices], tf.cast(flags, tf.int64), [count])
+        def flags():
+            """Per present gradient: finite, large; and the step's all-finite, bad and applied flags."""
+            finite = tf.math.is_finite(squares)
+            large = (
+                tf.logical_and(finite, squares > limit)
+                if self.large_grad_threshold is not None
+                else finite & False
+            )
+            all_finite = tf.reduce_all(finite)
+            bad = tf.logical_not(tf.logical_and(loss_finite, all_finite))
+            applied = self._applies(loss_finite, all_finite, finite) if present else tf.constant(False)
+            return finite, large, all_finite, bad, applied
 
-        nonfinite_now = per_variable(tf.logical_not(finite)) if present else tf.zeros(count, tf.int64)
-        large_now = per_variable(large) if present else tf.zeros(count, tf.int64)
+        def per_variable(values):
+            if not present:
+                return tf.zeros(count, tf.int64)
+            return tf.scatter_nd([[index] for index in present_indices], tf.cast(values, tf.int64), [count])
 
         def slow_path():
+            finite, large, all_finite, bad, applied = flags()
             counters = self._counters + tf.cast(
                 tf.stack([True, tf.logical_not(applied), tf.logical_not(loss_finite), bad, False, healthy]),
                 tf.int64,
@@ -383,9 +389,8 @@ class GradientGuard:
                 recovered = tf.cond(trigger, self._recover, lambda: tf.constant(False))
             with tf.control_dependencies([recovered]):
                 self._counters.assign(counters)
-                self._variable_counts.assign_add(
-                    tf.stack([tf.zeros(count, tf.int64), nonfinite_now, large_now])
-                )
+                counts = tf.stack([tf.zeros(count, tf.int64), per_variable(~finite), per_variable(large)])
+                self._variable_counts.assign_add(counts)
                 return tf.identity(recovered)
 
         def fast_path():
@@ -399,6 +404,7 @@ class GradientGuard:
 
         fast = tf.logical_and(healthy, tf.logical_not(take_snapshot)) if present else tf.constant(False)
         recovered = tf.cond(fast, fast_path, slow_path)
+        norms = tf.sqrt(squares)
         updates = [recovered]
         with tf.control_dependencies([recovered]):
             if any(none_mask):
@@ -419,13 +425,14 @@ class GradientGuard:
         elif self.recovery == "stop" and not self.monitored:
             with tf.control_dependencies([recovered]):
                 tf.debugging.Assert(tf.logical_not(self._stop_requested), [self._stop_message()])
+        finite, large, _, bad, applied = flags()  # for the report; unused entries cost nothing in a graph
         return {
             "applied": applied,
             "loss_finite": loss_finite,
-            "nonfinite_grads": tf.reduce_sum(nonfinite_now),
+            "nonfinite_grads": tf.reduce_sum(tf.cast(~finite, tf.int64)),
             "none_grads": tf.constant(sum(none_mask), tf.int64),
-            "large_grads": tf.reduce_sum(large_now),
-            "global_norm": global_norm,
+            "large_grads": tf.reduce_sum(tf.cast(large, tf.int64)),
+            "global_norm": tf.sqrt(tf.reduce_sum(tf.where(finite, squares, 0.0))),
             "bad": bad,
             "recovered": recovered,
         }
