@@ -346,11 +346,7 @@ class GradientGuard:
         def flags():
             """Per present gradient: finite, large; and the step's all-finite, bad and applied flags."""
             finite = tf.math.is_finite(squares)
-            large = (
-                tf.logical_and(finite, squares > limit)
-                if self.large_grad_threshold is not None
-                else finite & False
-            )
+            large = tf.logical_and(finite, squares > limit)  # never, when the limit is float32's maximum
             all_finite = tf.reduce_all(finite)
             bad = tf.logical_not(tf.logical_and(loss_finite, all_finite))
             applied = self._applies(loss_finite, all_finite, finite) if present else tf.constant(False)
