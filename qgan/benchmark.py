@@ -12,6 +12,8 @@ import resource
 import statistics
 import time
 
+from qgan.files import write_atomic
+
 MODES = ("sf", "fock-eager", "fock-graph", "fock-xla")
 
 
@@ -344,8 +346,5 @@ def write_report(records: list, folder: str, extra: dict | None = None) -> str:
         "engines": records,
         **(extra or {}),
     }
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(report, indent=2))
     return path

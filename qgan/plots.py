@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,16 +9,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from qgan.files import save_atomic  # noqa: E402
+
 CAPTURED_COLOUR = "tab:green"
 MISSED_COLOUR = "tab:red"
 
 
 def _save(figure, path: str) -> str:
     figure.tight_layout()
-    temporary = path + ".tmp.png"
-    figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    os.replace(temporary, path)
+    try:
+        save_atomic(path, lambda temporary: figure.savefig(temporary, dpi=120, format="png"))
+    finally:
+        plt.close(figure)
     return path
 
 

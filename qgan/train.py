@@ -19,6 +19,7 @@ from qgan import plots, targets
 from qgan.config import ConfigError, TrainConfig, flag_name
 from qgan.coverage import CoverageReport, mode_coverage
 from qgan.critic import build_critic
+from qgan.files import save_atomic, write_atomic
 from qgan.gan import CoordinateGAN
 from qgan.generator import QuantumGenerator
 from qgan.guard import GuardMonitor
@@ -92,34 +93,6 @@ def make_target(config: TrainConfig) -> targets.Target:
     return targets.from_file(config.data, config.centers, config.std)
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Writes text to path through a temporary file and a rename, so no reader sees half a file."""
-    save_atomic(path, lambda temporary: _write_text(temporary, text))
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def save_atomic(path: str, save) -> None:
-    """Calls save(temporary_path), then renames the temporary file to path.
-
-    The temporary name keeps path's file name at its end (".tmp-" is put before it), since
-    some writers choose the format from the suffix.
-    """
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".tmp-{name}")
-    try:
-        save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
     """Creates or reopens results_dir/run_name.
 
@@ -144,9 +117,8 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
                 f"{flag_name(key)} {saved.get(key)!r} → {getattr(config, key)!r}" for key in conflicts
             )
             raise ConfigError(
-                f"--run-name {run_name!r} holds a run with other settings ({details}); "
-                "only --steps may change "
-                "when resuming: repeat the saved settings or choose another --run-name"
+                f"--run-name {run_name!r} holds a run with other settings ({details}); only --steps may "
+                "change when resuming: repeat the saved settings or choose another --run-name"
             )
     elif config.resume:
         raise ConfigError(
@@ -475,7 +447,7 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=CHECKPOINTS_KEPT
     )
-    rows, earlier_seconds = [], 0.0
+    rows, earlier_seconds, start_step = [], 0.0, 0
     if resuming:
         try:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -488,13 +460,11 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
         start_step = int(step.numpy())
         if start_step >= config.steps:
             raise ConfigError(
-                f"--steps {config.steps}: run {os.path.basename(run_dir)!r} has trained {start_step} "
-                "steps already; "
-                f"give --steps above {start_step} to continue it"
+                f"--steps {config.steps}: run {os.path.basename(run_dir)!r} has trained {start_step} steps "
+                f"already; give --steps above {start_step} to continue it"
             )
         rows = read_metrics(run_dir, start_step)
         earlier_seconds = rows[-1]["elapsed_s"] if rows else 0.0
-    start_step = int(step.numpy())
     write_atomic(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
     action = f"resuming at step {start_step}" if resuming else "training"
     log(
@@ -533,20 +503,17 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
     _write_results(run_dir, config, target, gan, loop.rows, samples, coverage, loop.clock())
     elapsed = time.time() - started
     final_step = int(step.numpy())
+    summary = f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
     if coverage is not None:
-        log(
-            f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
+        summary += (
             f"{coverage.modes_captured}/{coverage.num_modes} modes captured, "
             f"{100 * coverage.high_quality_fraction:.1f}% high-quality samples, "
             f"KL {coverage.kl_uniform:.3f}, "
-            f"trace mean {loop.rows[-1]['eval_trace_mean']:.4f} (min {loop.rows[-1]['eval_trace_min']:.4f}); "
-            f"plots in {run_dir}/"
+            f"trace mean {loop.rows[-1]['eval_trace_mean']:.4f} (min {loop.rows[-1]['eval_trace_min']:.4f})"
         )
     else:
-        log(
-            f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
-            f"no centres given, so no coverage; plots in {run_dir}/"
-        )
+        summary += "no centres given, so no coverage"
+    log(f"{summary}; plots in {run_dir}/")
     if interrupted:
         resume = dataclasses.replace(config, run_name=os.path.basename(run_dir), resume=True)
         log(

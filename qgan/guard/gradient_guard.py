@@ -164,8 +164,6 @@ class GradientGuard:
         variables = list(variables)
         if not optimizer.built:
             optimizer.build(variables)
-        self.optimizer = optimizer
-        self.variables = variables
         self.variable_names = [variable_name(variable) for variable in variables]
         self._variable_index = {id(variable): index for index, variable in enumerate(variables)}
         self._slots, shared = slot_variables(optimizer, variables)
