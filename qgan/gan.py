@@ -32,8 +32,10 @@ class CoordinateGAN(keras.Model):
     """Wasserstein GAN with gradient penalty for a generator of 2-D coordinates.
 
     Each train_step receives n_critic·batch real samples: it takes n_critic critic steps, one per
-    slice, each on fresh latent noise, then one generator step. Both players' updates go through a
-    GradientGuard, so a NaN/Inf loss or gradient never reaches the weights.
+    slice, each on its own fresh fake samples, then one generator step. The generator does not
+    change during the critic steps, so all their fake samples come from one generator call. Both
+    players' updates go through a GradientGuard, so a NaN/Inf loss or gradient never reaches the
+    weights.
 
     Args:
         generator: a layer with `sample_latent(batch, seed)` and
@@ -103,10 +105,8 @@ class CoordinateGAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z)
 
-    def critic_step(self, real):
-        """One critic update on a batch of real samples; returns the losses and the guard report."""
-        batch_size = real.shape[0] or tf.shape(real)[0]
-        fake = self.generator(self.generator.sample_latent(batch_size, seed=self.noise_seed))
+    def critic_step(self, real, fake):
+        """One critic update on real and fake samples; returns the losses and the guard report."""
         with tf.GradientTape() as tape:
             wasserstein = tf.reduce_mean(self.critic(real, training=True)) - tf.reduce_mean(
                 self.critic(fake, training=True)
@@ -132,13 +132,15 @@ class CoordinateGAN(keras.Model):
 
     def train_step(self, data):
         real_chunks = tf.split(data, self.n_critic, axis=0)
-        for real in real_chunks:
-            d_loss, wasserstein, penalty, d_report = self.critic_step(real)
+        batch_size = real_chunks[0].shape[0] or tf.shape(real_chunks[0])[0]
+        fakes = self.generator(self.generator.sample_latent(self.n_critic * batch_size, seed=self.noise_seed))
+        for real, fake in zip(real_chunks, tf.split(fakes, self.n_critic, axis=0)):
+            d_loss, wasserstein, penalty, d_report = self.critic_step(real, tf.stop_gradient(fake))
             self.trackers["d_loss"].update_state(d_loss)
             self.trackers["wasserstein"].update_state(wasserstein)
             self.trackers["gp"].update_state(penalty)
             self.trackers["d_grad_norm"].update_state(d_report["global_norm"])
-        g_loss, trace, g_report = self.generator_step(real_chunks[0].shape[0] or tf.shape(real_chunks[0])[0])
+        g_loss, trace, g_report = self.generator_step(batch_size)
         self.trackers["g_loss"].update_state(g_loss)
         self.trackers["g_grad_norm"].update_state(g_report["global_norm"])
         self.trackers["trace_mean"].update_state(trace)
