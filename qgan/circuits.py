@@ -21,18 +21,31 @@ class Circuit:
         modes: number of optical modes.
         layers: number of CV neural-network layers after the latent encoding.
         group_sizes: parameters per layer of each group, e.g. {"squeeze": modes, ...}.
-        latent_names: free parameters fed per sample (latent displacement of each mode).
+        encodings: how often the latent code is displaced into the modes (1, or layers when
+            re-uploading).
+        latent_names: free parameters fed per sample (latent displacement of each mode in each
+            encoding), in the order of `latent_name(encoding, mode)` over encodings, then modes.
     """
 
     program: sf.Program
     modes: int
     layers: int
     group_sizes: dict
+    encodings: int
     latent_names: tuple[str, ...]
 
     def parameter_name(self, group: str, layer: int, index: int) -> str:
         """The free-parameter name of one scalar of a group."""
         return f"{group}_{layer}_{index}"
+
+    def latent_name(self, encoding: int, mode: int) -> str:
+        """The free-parameter name of the latent displacement of `mode` in one encoding."""
+        return latent_name(encoding, mode)
+
+
+def latent_name(encoding: int, mode: int) -> str:
+    """The free-parameter name of a latent displacement: latent_<mode>, then latent_<encoding>_<mode>."""
+    return f"{LATENT_PREFIX}_{mode}" if encoding == 0 else f"{LATENT_PREFIX}_{encoding}_{mode}"
 
 
 def beamsplitter_pairs(modes: int) -> list[tuple[int, int]]:
@@ -44,16 +57,18 @@ def beamsplitter_pairs(modes: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def build_circuit(modes: int, layers: int) -> Circuit:
+def build_circuit(modes: int, layers: int, reupload: bool = False) -> Circuit:
     """Builds the generator circuit: latent displacements, then `layers` CV neural-network layers.
 
     Each layer applies an interferometer (a beamsplitter mesh and a rotation per mode),
     squeezing Sgate(r) per mode, a second interferometer, a real displacement Dgate(d) per
-    mode and a Kerr gate Kgate(k) per mode. The latent code enters as Dgate(latent_i) on mode i.
+    mode and a Kerr gate Kgate(k) per mode. The latent code enters as Dgate(latent_i) on mode i
+    before the first layer, and with `reupload` again before every later layer.
 
     Args:
         modes: number of optical modes (≥ 1).
         layers: number of layers (≥ 1).
+        reupload: displace the latent code into the modes before every layer, not only the first.
 
     Returns:
         The Circuit.
@@ -71,8 +86,11 @@ def build_circuit(modes: int, layers: int) -> Circuit:
         "kerr": modes,
     }
     program = sf.Program(modes)
-    latent_names = tuple(f"{LATENT_PREFIX}_{mode}" for mode in range(modes))
-    circuit = Circuit(program, modes, layers, group_sizes, latent_names)
+    encodings = layers if reupload else 1
+    latent_names = tuple(
+        latent_name(encoding, mode) for encoding in range(encodings) for mode in range(modes)
+    )
+    circuit = Circuit(program, modes, layers, group_sizes, encodings, latent_names)
 
     def parameter(group, layer, index):
         return program.params(circuit.parameter_name(group, layer, index))
@@ -86,9 +104,10 @@ def build_circuit(modes: int, layers: int) -> Circuit:
             ops.Rgate(parameter(f"{prefix}_rot", layer, mode)) | q[mode]
 
     with program.context as q:
-        for mode, name in enumerate(latent_names):
-            ops.Dgate(program.params(name), 0.0) | q[mode]
         for layer in range(layers):
+            if layer < encodings:
+                for mode in range(modes):
+                    ops.Dgate(program.params(latent_name(layer, mode)), 0.0) | q[mode]
             interferometer("int1", layer, q)
             for mode in range(modes):
                 ops.Sgate(parameter("squeeze", layer, mode), 0.0) | q[mode]

@@ -10,6 +10,8 @@ import sys
 from qgan.config import (
     DATASETS,
     ENGINE_NAMES,
+    GENERATORS,
+    LR_SCHEDULES,
     NONFINITE_POLICIES,
     RECOVERIES,
     ConfigError,
@@ -83,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     circuit = parser.add_argument_group("generator circuit")
     _option(
         circuit,
+        "generator",
+        "quantum = the CV circuit below; classical = a LeakyReLU MLP with two equal hidden layers sized to "
+        "about the circuit's number of trainable parameters, trained by the same loop (a baseline: "
+        "only --modes, as its latent dimension, applies to it)",
+        choices=GENERATORS,
+    )
+    _option(
+        circuit,
         "engine",
         "simulator that runs the circuit: fock = our batched TensorFlow Fock simulation (compiled, fast), "
         "sf = Strawberry Fields' tf backend (the reference, eager, slow)",
@@ -110,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     _option(circuit, "max_displacement", "bound on each layer's displacement (d = max·tanh(w))", type=float)
     _option(circuit, "max_kerr", "bound on each Kerr strength (κ = max·tanh(w))", type=float)
     _option(circuit, "init_std", "standard deviation of the initial circuit weights", type=float)
+    _option(
+        circuit,
+        "reupload",
+        "latent re-uploading: displace the latent noise into the modes again before every layer, "
+        "with a trainable weight per layer and mode",
+        action=argparse.BooleanOptionalAction,
+    )
 
     critic = parser.add_argument_group("critic")
     _option(
@@ -133,6 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
         optimisation,
         "trace_penalty",
         "weight of mean(1 − Fock trace) in the generator loss; keeps the state inside the cutoff (0 = off)",
+        type=float,
+    )
+    _option(
+        optimisation,
+        "lr_schedule",
+        "learning-rate decay of both players over --steps: constant, linear or cosine from the given rate "
+        "down to --lr-final-fraction of it at the last step",
+        choices=LR_SCHEDULES,
+    )
+    _option(
+        optimisation,
+        "lr_final_fraction",
+        "with --lr-schedule linear or cosine: the fraction of each learning rate left at the last step",
         type=float,
     )
     _option(optimisation, "batch_size", "samples per critic step and per generator step", type=int)

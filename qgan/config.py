@@ -12,6 +12,8 @@ DATASETS = ("ring", "grid", "file")
 NONFINITE_POLICIES = ("filter", "zero", "skip", "raise")
 RECOVERIES = ("rollback", "stop", "none")
 ENGINE_NAMES = ("fock", "sf")
+GENERATORS = ("quantum", "classical")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 # what may differ between a saved run and the config that resumes it: the step budget and where it lives
 RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -40,6 +42,7 @@ class TrainConfig:
     centers: str | None = None
     std: float | None = None
     # generator circuit
+    generator: str = "quantum"
     engine: str = "fock"
     jit_compile: bool = True
     modes: int = 2
@@ -50,6 +53,7 @@ class TrainConfig:
     max_displacement: float = 1.0
     max_kerr: float = 0.5
     init_std: float = 0.1
+    reupload: bool = False
     # critic
     critic_units: tuple[int, ...] = (64, 64)
     # optimisation
@@ -62,6 +66,8 @@ class TrainConfig:
     n_critic: int = 5
     gp_weight: float = 10.0
     trace_penalty: float = 1.0
+    lr_schedule: str = "constant"
+    lr_final_fraction: float = 0.1
     batch_size: int = 64
     steps: int = 4000
     # gradient guard of both players
@@ -93,10 +99,14 @@ class TrainConfig:
             for field in ("data", "centers", "std"):
                 if getattr(self, field) is not None:
                     raise ConfigError(f"{flag_name(field)} is only allowed with --dataset file")
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"--generator {self.generator!r} is unknown; allowed: {', '.join(GENERATORS)}")
         if self.engine not in ENGINE_NAMES:
             raise ConfigError(f"--engine {self.engine!r} is unknown; allowed: {', '.join(ENGINE_NAMES)}")
-        if not isinstance(self.jit_compile, bool):
-            raise ConfigError(f"--jit-compile {self.jit_compile!r} is not allowed; use true or false")
+        for field in ("jit_compile", "reupload"):
+            if not isinstance(getattr(self, field), bool):
+                value = getattr(self, field)
+                raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use true or false")
         self._check_int("modes", 2, 6)
         self._check_int("layers", 1, 64)
         self._check_int("cutoff", 2, 64)
@@ -111,6 +121,11 @@ class TrainConfig:
             self._check_float(field, minimum=0.0, inclusive=True)
         for field in ("g_beta1", "g_beta2", "d_beta1", "d_beta2"):
             self._check_float(field, minimum=0.0, inclusive=True, maximum=1.0)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"--lr-schedule {self.lr_schedule!r} is unknown; allowed: {', '.join(LR_SCHEDULES)}"
+            )
+        self._check_float("lr_final_fraction", minimum=0.0, inclusive=False, maximum=1.0)
         if self.std is not None:
             self._check_float("std", minimum=0.0, inclusive=False)
         for field in ("clip_value", "clip_norm", "global_clip_norm"):
@@ -167,6 +182,10 @@ class TrainConfig:
         if maximum is not None:
             rule += f" and < {maximum:g}"
         raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use a finite number {rule}")
+
+    def generator_label(self) -> str:
+        """Short name of the generator in run names and titles: the engine, or "classical"."""
+        return self.engine if self.generator == "quantum" else "classical"
 
     def guard_options(self) -> dict:
         """Keyword arguments of qgan.guard.GradientGuard for both players."""

@@ -1,4 +1,4 @@
-"""QuantumGenerator: a Keras layer whose forward pass is the CV circuit run by a chosen engine."""
+"""Generators of 2-D coordinates from latent noise: their shared sampling, and the CV circuit."""
 
 from __future__ import annotations
 
@@ -10,14 +10,64 @@ from qgan.circuits import ACTIVE_GROUPS, build_circuit
 from qgan.engines import make_engine
 
 
-class QuantumGenerator(keras.layers.Layer):
+class CoordinateGenerator(keras.layers.Layer):
+    """What the GAN needs of a generator: latent noise, a forward pass with traces, chunked sampling.
+
+    Subclasses set `latent_dim` and `jit_compile`, and implement `call(z, return_trace=False)`.
+    """
+
+    latent_dim: int
+    jit_compile: bool
+    supports_graph = True
+    _compiled_forward = None
+
+    def sample_latent(self, batch_size: int, seed=None) -> tf.Tensor:
+        """Uniform latent noise in [-1, 1]^latent_dim (bounded, so no sample leaves the cutoff's reach)."""
+        return keras.random.uniform((batch_size, self.latent_dim), minval=-1.0, maxval=1.0, seed=seed)
+
+    def generate(self, num_samples: int, chunk_size: int = 256, seed: int | None = None):
+        """Generates num_samples coordinates in fixed-size chunks (outside any training step).
+
+        Args:
+            num_samples: how many samples.
+            chunk_size: samples per engine call; every call has this batch size.
+            seed: seed of the latent noise.
+
+        Returns:
+            (coordinates (num_samples, output_dim), trace (num_samples,)) as NumPy arrays.
+        """
+        rng = np.random.default_rng(seed)
+        chunks = -(-num_samples // chunk_size)
+        z = rng.uniform(-1.0, 1.0, size=(chunks * chunk_size, self.latent_dim)).astype(np.float32)
+        coordinates, traces = [], []
+        forward = self._sampling_forward()
+        for start in range(0, len(z), chunk_size):
+            chunk, trace = forward(tf.constant(z[start : start + chunk_size]))
+            coordinates.append(np.asarray(chunk))
+            traces.append(np.asarray(trace))
+        return np.concatenate(coordinates)[:num_samples], np.concatenate(traces)[:num_samples]
+
+    def _sampling_forward(self):
+        """(coordinates, trace) of a latent batch: a compiled function when the engine allows graphs."""
+        if not self.supports_graph:
+            return lambda z: self(z, return_trace=True)
+        if self._compiled_forward is None:
+            self._compiled_forward = tf.function(
+                lambda z: self(z, return_trace=True), jit_compile=self.jit_compile, reduce_retracing=True
+            )
+        return self._compiled_forward
+
+
+class QuantumGenerator(CoordinateGenerator):
     """Maps latent noise z ∈ [-1, 1]^modes to 2-D coordinates through a CV quantum circuit.
 
     Sample i is encoded as displacements Dgate(latent_scale·z_i) on each mode, then the
-    circuit's layers act, and the x-quadrature expectations of the first `output_dim` modes,
-    after a trainable per-output scale and shift, are the coordinates. Active gates are bounded:
-    squeezing r = max_squeeze·tanh(w), displacement d = max_displacement·tanh(w),
-    Kerr κ = max_kerr·tanh(w); passive angles are unbounded. The weights are the same list for
+    circuit's layers act (with `reupload`, z is displaced into the modes again before every
+    layer, by latent_scale·w_l,i·z_i with a trainable weight w per layer and mode, starting at 1),
+    and the x-quadrature expectations of the first `output_dim` modes, after a trainable
+    per-output scale and shift, are the coordinates. Active gates are bounded: squeezing
+    r = max_squeeze·tanh(w), displacement d = max_displacement·tanh(w), Kerr κ = max_kerr·tanh(w);
+    passive angles are unbounded. The weights are the same list for
     every engine, so `set_weights` carries a generator from one engine to another.
 
     Args:
@@ -34,6 +84,7 @@ class QuantumGenerator(keras.layers.Layer):
             the latent coherent state and well inside the cutoff).
         seed: seed of the weight initialisers.
         jit_compile: compile `generate` with XLA when the engine supports graphs.
+        reupload: encode the latent noise before every layer, with trainable per-layer weights.
     """
 
     def __init__(
@@ -50,12 +101,14 @@ class QuantumGenerator(keras.layers.Layer):
         init_std: float = 0.1,
         seed: int | None = None,
         jit_compile: bool = True,
+        reupload: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if output_dim > modes:
             raise ValueError(f"output_dim {output_dim} exceeds the number of modes {modes}")
         self.modes = modes
+        self.latent_dim = modes
         self.num_layers = layers
         self.cutoff = cutoff
         self.output_dim = output_dim
@@ -63,8 +116,10 @@ class QuantumGenerator(keras.layers.Layer):
         self.bounds = {"squeeze": max_squeeze, "displace": max_displacement, "kerr": max_kerr}
         self.init_std = init_std
         self.seed = seed
-        self.circuit = build_circuit(modes, layers)
+        self.reupload = reupload
+        self.circuit = build_circuit(modes, layers, reupload=reupload)
         self.engine = make_engine(engine, cutoff)
+        self.supports_graph = self.engine.supports_graph
         self.jit_compile = jit_compile
         self._compiled_forward = None
         self.group_weights = {}
@@ -77,6 +132,11 @@ class QuantumGenerator(keras.layers.Layer):
                 initializer=keras.initializers.RandomNormal(
                     stddev=init_std, seed=None if seed is None else seed + offset
                 ),
+            )
+        self.latent_weights = None
+        if reupload:
+            self.latent_weights = self.add_weight(
+                name="latent_weights", shape=(self.circuit.encodings, modes), initializer="ones"
             )
         self.readout_scale = self.add_weight(name="readout_scale", shape=(output_dim,), initializer="ones")
         self.readout_shift = self.add_weight(name="readout_shift", shape=(output_dim,), initializer="zeros")
@@ -99,8 +159,12 @@ class QuantumGenerator(keras.layers.Layer):
                 for index in range(self.circuit.group_sizes[group]):
                     arguments[self.circuit.parameter_name(group, layer, index)] = value[layer, index]
         z = tf.convert_to_tensor(z, tf.float32)
-        for mode, name in enumerate(self.circuit.latent_names):
-            arguments[name] = self.latent_scale * z[:, mode]
+        for encoding in range(self.circuit.encodings):
+            for mode in range(self.modes):
+                displacement = self.latent_scale * z[:, mode]
+                if self.latent_weights is not None:
+                    displacement = displacement * self.latent_weights[encoding, mode]
+                arguments[self.circuit.latent_name(encoding, mode)] = displacement
         return arguments
 
     def call(self, z, return_trace: bool = False):
@@ -121,42 +185,6 @@ class QuantumGenerator(keras.layers.Layer):
             return coordinates, output.trace
         return coordinates
 
-    def sample_latent(self, batch_size: int, seed=None) -> tf.Tensor:
-        """Uniform latent noise in [-1, 1]^modes (bounded, so no sample leaves the cutoff's reach)."""
-        return keras.random.uniform((batch_size, self.modes), minval=-1.0, maxval=1.0, seed=seed)
-
-    def generate(self, num_samples: int, chunk_size: int = 256, seed: int | None = None):
-        """Generates num_samples coordinates in fixed-size chunks (outside any training step).
-
-        Args:
-            num_samples: how many samples.
-            chunk_size: samples per engine call; every call has this batch size.
-            seed: seed of the latent noise.
-
-        Returns:
-            (coordinates (num_samples, output_dim), trace (num_samples,)) as NumPy arrays.
-        """
-        rng = np.random.default_rng(seed)
-        chunks = -(-num_samples // chunk_size)
-        z = rng.uniform(-1.0, 1.0, size=(chunks * chunk_size, self.modes)).astype(np.float32)
-        coordinates, traces = [], []
-        forward = self._sampling_forward()
-        for start in range(0, len(z), chunk_size):
-            chunk, trace = forward(tf.constant(z[start : start + chunk_size]))
-            coordinates.append(np.asarray(chunk))
-            traces.append(np.asarray(trace))
-        return np.concatenate(coordinates)[:num_samples], np.concatenate(traces)[:num_samples]
-
-    def _sampling_forward(self):
-        """(coordinates, trace) of a latent batch: a compiled function when the engine allows graphs."""
-        if not self.engine.supports_graph:
-            return lambda z: self(z, return_trace=True)
-        if self._compiled_forward is None:
-            self._compiled_forward = tf.function(
-                lambda z: self(z, return_trace=True), jit_compile=self.jit_compile, reduce_retracing=True
-            )
-        return self._compiled_forward
-
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -172,5 +200,6 @@ class QuantumGenerator(keras.layers.Layer):
             init_std=self.init_std,
             seed=self.seed,
             jit_compile=self.jit_compile,
+            reupload=self.reupload,
         )
         return config

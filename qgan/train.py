@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from qgan import plots, targets
+from qgan.classical_generator import ClassicalGenerator, matching_hidden_units
 from qgan.config import ConfigError, TrainConfig, flag_name
 from qgan.coverage import CoverageReport, mode_coverage
 from qgan.critic import build_critic
@@ -23,6 +24,7 @@ from qgan.files import save_atomic, write_atomic
 from qgan.gan import CoordinateGAN
 from qgan.generator import QuantumGenerator
 from qgan.guard import GuardMonitor
+from qgan.schedules import LearningRateDecay
 
 EVAL_CHUNK = 250
 CHECKPOINTS_KEPT = 3
@@ -106,7 +108,8 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
     Raises:
         ConfigError: naming the flag, the value and what is allowed.
     """
-    run_name = config.run_name or f"{config.dataset}-{config.engine}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_name = config.run_name or f"{config.dataset}-{config.generator_label()}-{stamp}"
     run_dir = os.path.join(config.results_dir, run_name)
     resumable = os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint"))
     if resumable:
@@ -158,14 +161,9 @@ def _read_saved_config(run_dir: str, run_name: str) -> dict:
     return saved
 
 
-def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> CoordinateGAN:
-    """The compiled CoordinateGAN described by a config.
-
-    Args:
-        config: the TrainConfig.
-        run_eagerly: force eager steps; by default only engines that cannot run as graphs do.
-    """
-    generator = QuantumGenerator(
+def build_generator(config: TrainConfig):
+    """The generator a config asks for: the quantum circuit, or the classical MLP of about its size."""
+    quantum = QuantumGenerator(
         modes=config.modes,
         layers=config.layers,
         cutoff=config.cutoff,
@@ -177,10 +175,36 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
         init_std=config.init_std,
         seed=config.seed,
         jit_compile=config.jit_compile,
+        reupload=config.reupload,
         name="quantum_generator",
     )
+    if config.generator == "quantum":
+        return quantum
+    hidden_units = matching_hidden_units(parameter_count(quantum), config.modes, 2)
+    return ClassicalGenerator(
+        latent_dim=config.modes,
+        hidden_units=hidden_units,
+        seed=config.seed,
+        jit_compile=config.jit_compile,
+        name="classical_generator",
+    )
+
+
+def parameter_count(generator) -> int:
+    """The generator's number of trainable scalars."""
+    return sum(int(np.prod(weight.shape)) for weight in generator.trainable_weights)
+
+
+def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> CoordinateGAN:
+    """The compiled CoordinateGAN described by a config.
+
+    Args:
+        config: the TrainConfig.
+        run_eagerly: force eager steps; by default only engines that cannot run as graphs do.
+    """
+    generator = build_generator(config)
     if run_eagerly is None:
-        run_eagerly = not generator.engine.supports_graph
+        run_eagerly = not generator.supports_graph
     critic = build_critic(config.critic_units, seed=config.seed + 100)
     gan = CoordinateGAN(
         generator,
@@ -383,11 +407,19 @@ class TrainingLoop(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=step)
 
 
-def _draw_plots(run_dir, config, target, rows, samples, coverage) -> None:
-    label = (
-        f"{target.name}, {config.engine} engine, {config.modes} modes, "
-        f"{config.layers} layers, cutoff {config.cutoff}"
+def _generator_description(config: TrainConfig, generator) -> str:
+    if isinstance(generator, ClassicalGenerator):
+        widths = "-".join(str(width) for width in (generator.latent_dim, *generator.hidden_units, 2))
+        return f"classical MLP {widths} ({parameter_count(generator)} parameters)"
+    reupload = ", re-uploading" if config.reupload else ""
+    return (
+        f"{config.engine} engine, {config.modes} modes, {config.layers} layers, cutoff {config.cutoff}"
+        f"{reupload} ({parameter_count(generator)} parameters)"
     )
+
+
+def _draw_plots(run_dir, config, generator, target, rows, samples, coverage) -> None:
+    label = f"{target.name}, {_generator_description(config, generator)}"
     step = rows[-1]["step"]
     if coverage is not None:
         title = (
@@ -468,9 +500,8 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
     write_atomic(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
     action = f"resuming at step {start_step}" if resuming else "training"
     log(
-        f"qgan: {action} on {target.name} with the {config.engine} engine "
-        f"({config.modes} modes, {config.layers} layers, cutoff {config.cutoff}, batch {config.batch_size}, "
-        f"{config.steps} steps) -> {run_dir}"
+        f"qgan: {action} on {target.name} with the {_generator_description(config, gan.generator)}, "
+        f"batch {config.batch_size}, {config.steps} steps -> {run_dir}"
     )
     with Interruption() as interruption:
         loop = TrainingLoop(
@@ -488,7 +519,18 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
             real_dataset(target, config, start_step),
             epochs=1,
             steps_per_epoch=config.steps - start_step,
-            callbacks=[GuardMonitor([gan.critic_guard, gan.generator_guard]), loop, *callbacks],
+            callbacks=[
+                GuardMonitor([gan.critic_guard, gan.generator_guard]),
+                LearningRateDecay(
+                    [gan.g_optimizer, gan.d_optimizer],
+                    step,
+                    config.steps,
+                    config.lr_schedule,
+                    config.lr_final_fraction,
+                ),
+                loop,
+                *callbacks,
+            ],
             verbose=0,
             shuffle=False,
         )
@@ -549,4 +591,4 @@ def _write_results(run_dir, config, target, gan, rows, samples, coverage, elapse
     save_atomic(os.path.join(run_dir, "samples.npy"), save_samples)
     save_atomic(os.path.join(run_dir, "generator.weights.npz"), save_generator)
     save_atomic(os.path.join(run_dir, "critic.weights.h5"), gan.critic.save_weights)
-    _draw_plots(run_dir, config, target, rows, samples, coverage)
+    _draw_plots(run_dir, config, gan.generator, target, rows, samples, coverage)

@@ -47,3 +47,27 @@ def test_every_gate_argument_is_a_named_free_parameter():
     for command in circuit.program.circuit:
         if isinstance(command.op, (ops.Sgate, ops.Dgate)):
             assert command.op.p[1] == 0.0  # real squeezing and displacement
+
+
+def test_reuploading_displaces_the_latent_code_before_every_layer():
+    circuit = build_circuit(modes=2, layers=3, reupload=True)
+    assert circuit.encodings == 3
+    assert circuit.latent_names == (
+        "latent_0",
+        "latent_1",
+        "latent_1_0",
+        "latent_1_1",
+        "latent_2_0",
+        "latent_2_1",
+    )
+    commands = list(circuit.program.circuit)
+    layer_length = 12
+    for layer in range(3):
+        encoding = commands[layer * (2 + layer_length) : layer * (2 + layer_length) + 2]
+        assert [type(command.op).__name__ for command in encoding] == ["Dgate", "Dgate"]
+        assert [command.op.p[0].name for command in encoding] == [
+            circuit.latent_name(layer, 0),
+            circuit.latent_name(layer, 1),
+        ]
+        assert [command.reg[0].ind for command in encoding] == [0, 1]
+    assert len(commands) == 3 * (2 + layer_length)

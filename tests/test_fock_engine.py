@@ -182,3 +182,17 @@ def test_missing_or_misshapen_argument_is_a_clear_error():
         FockEngine(5).run(program, {}, 2)
     with pytest.raises(ValueError, match=r"argument 'd' has shape \(2, 1\); allowed: scalar or \(batch,\)"):
         FockEngine(5).run(program, {"d": tf.zeros((2, 1))}, 2)
+
+
+@pytest.mark.parametrize("modes, cutoff, layers", [(1, 8, 3), (2, 7, 2)])
+def test_fock_and_sf_agree_on_a_reuploading_circuit(modes, cutoff, layers, tol):
+    rng = np.random.default_rng(7 * modes + cutoff)
+    circuit = build_circuit(modes, layers, reupload=True)
+    arguments = random_arguments(circuit, rng)
+    weights = tf.constant(rng.normal(size=modes), tf.float32)
+    fock_output, fock_gradients = value_and_gradients(FockEngine(cutoff), circuit, arguments, weights)
+    sf_output, sf_gradients = value_and_gradients(StrawberryFieldsEngine(cutoff), circuit, arguments, weights)
+    np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
+    np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), rtol=0, atol=tol)
+    floor = 1e-3 * np.max(np.abs(sf_gradients))
+    np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=floor * 1e-3 + 1e-6)

@@ -170,3 +170,39 @@ def test_engines_give_the_same_generator_outputs_and_generate_compiles(tol):
     assert coordinates.shape == (10, 2) and trace.shape == (10,)
     np.testing.assert_allclose(coordinates, expected, atol=tol)
     np.testing.assert_allclose(trace, expected_trace, atol=tol)
+
+
+def test_reuploading_with_zero_later_weights_is_the_plain_circuit(tol):
+    plain = QuantumGenerator(modes=2, layers=3, cutoff=8, init_std=0.3, seed=3)
+    reupload = QuantumGenerator(modes=2, layers=3, cutoff=8, init_std=0.3, seed=3, reupload=True)
+    assert reupload.latent_weights.shape == (3, 2)
+    np.testing.assert_array_equal(reupload.latent_weights.numpy(), np.ones((3, 2)))
+    for group, weight in plain.group_weights.items():
+        reupload.group_weights[group].assign(weight)
+    reupload.latent_weights.assign([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    z = plain.sample_latent(5, seed=1)
+    np.testing.assert_allclose(reupload(z).numpy(), plain(z).numpy(), atol=tol)
+    reupload.latent_weights.assign([[1.0, 1.0], [0.5, 0.0], [0.0, 0.0]])
+    assert np.max(np.abs(reupload(z).numpy() - plain(z).numpy())) > 0.05
+
+
+def test_reuploading_latent_weights_match_central_finite_differences():
+    generator = QuantumGenerator(modes=2, layers=2, cutoff=10, init_std=0.3, seed=5, reupload=True)
+    z = tf.constant([[0.4, -0.7], [-0.2, 0.9]], tf.float32)
+    weights = generator.latent_weights
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(generator(z) * [[1.0, -0.5]])
+    gradient = tape.gradient(total, weights).numpy()
+    base = weights.numpy().copy()
+    step = 1e-2
+    numeric = np.zeros_like(base)
+    for index in np.ndindex(base.shape):
+        values = []
+        for sign in (1, -1):
+            shifted = base.copy()
+            shifted[index] += sign * step
+            weights.assign(shifted)
+            values.append(float(tf.reduce_sum(generator(z) * [[1.0, -0.5]])))
+        numeric[index] = (values[0] - values[1]) / (2 * step)
+    weights.assign(base)
+    np.testing.assert_allclose(gradient, numeric, rtol=2e-3, atol=2e-3)

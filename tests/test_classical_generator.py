@@ -1,0 +1,85 @@
+"""Tests of qgan.classical_generator: the MLP baseline's size, forward pass and training end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qgan.classical_generator import ClassicalGenerator, matching_hidden_units, mlp_parameter_count
+from qgan.config import TrainConfig
+from qgan.train import build_generator, parameter_count, train
+
+
+def test_parameter_count_of_a_dense_network():
+    assert mlp_parameter_count(2, (5, 5), 2) == (2 + 1) * 5 + (5 + 1) * 5 + (5 + 1) * 2 == 57
+    assert mlp_parameter_count(3, (), 2) == 8
+
+
+@pytest.mark.parametrize("target, expected", [(60, (5, 5)), (68, (6, 6)), (1, (1, 1)), (200, (11, 11))])
+def test_matching_widths_give_the_closest_count(target, expected):
+    units = matching_hidden_units(target, 2, 2)
+    assert units == expected
+    best = min(range(1, 40), key=lambda width: abs(mlp_parameter_count(2, (width, width), 2) - target))
+    assert units == (best, best)
+
+
+def test_classical_generator_is_sized_like_the_circuit_of_the_same_config():
+    quantum = build_generator(TrainConfig())
+    classical = build_generator(TrainConfig(generator="classical"))
+    assert isinstance(classical, ClassicalGenerator)
+    assert parameter_count(quantum) == 60
+    assert classical.hidden_units == (5, 5) and parameter_count(classical) == 57
+    deep_quantum = build_generator(TrainConfig(layers=8, reupload=True))
+    deep_classical = build_generator(TrainConfig(generator="classical", layers=8, reupload=True))
+    assert parameter_count(deep_quantum) == 8 * 14 + 8 * 2 + 4 == 132
+    assert deep_classical.hidden_units == (9, 9) and parameter_count(deep_classical) == 137
+
+
+def test_forward_pass_is_the_leaky_relu_network():
+    generator = ClassicalGenerator(latent_dim=2, hidden_units=(3,), seed=0)
+    z = np.array([[0.5, -1.0], [0.0, 0.25]], np.float32)
+    kernel_0, bias_0, kernel_1, bias_1 = (weight.numpy() for weight in generator.weights)
+    bias_0 = np.array([0.1, -0.2, 0.3], np.float32)
+    generator.biases[0].assign(bias_0)
+    hidden = z @ kernel_0 + bias_0
+    hidden = np.where(hidden > 0, hidden, 0.2 * hidden)
+    expected = hidden @ kernel_1 + bias_1
+    coordinates, trace = generator(z, return_trace=True)
+    np.testing.assert_allclose(coordinates.numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(trace.numpy(), [1.0, 1.0])
+    samples, traces = generator.generate(7, chunk_size=3, seed=1)
+    assert samples.shape == (7, 2) and np.all(traces == 1.0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(generator(z))
+    assert all(gradient is not None for gradient in tape.gradient(loss, generator.trainable_weights))
+
+
+@pytest.mark.slow
+def test_train_runs_the_classical_baseline_through_the_same_loop(tmp_path):
+    lines = []
+    config = TrainConfig(
+        generator="classical",
+        results_dir=str(tmp_path),
+        run_name="mlp",
+        steps=30,
+        eval_every=15,
+        eval_samples=200,
+        batch_size=16,
+        n_critic=2,
+    )
+    result = train(config, log=lines.append)
+    assert lines[0].startswith("qgan: training on ring with the classical MLP 2-5-5-2 (57 parameters)")
+    assert [row["step"] for row in result.metrics] == [15, 30]
+    assert result.metrics[-1]["eval_trace_min"] == 1.0
+    final = json.loads((tmp_path / "mlp" / "coverage.json").read_text())
+    assert final["coverage"]["num_samples"] == 200
+    weights = np.load(tmp_path / "mlp" / "generator.weights.npz")
+    assert sorted(weights) == [
+        "classical_generator.bias_0",
+        "classical_generator.bias_1",
+        "classical_generator.bias_2",
+        "classical_generator.kernel_0",
+        "classical_generator.kernel_1",
+        "classical_generator.kernel_2",
+    ]
