@@ -271,3 +271,7 @@ def main(argv=None) -> int:
         print(f"{PROGRAM}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
         return 1
     return 130 if result.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

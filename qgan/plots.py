@@ -200,3 +200,48 @@ def plot_training(path, metrics, title=""):
     traces.legend(fontsize=8)
     traces.grid(alpha=0.3)
     return _save(figure, path)
+
+
+def plot_heatmap(path, cells, x_label, y_label, title=""):
+    """A heatmap of the median high-quality percentage per (x, y) setting, annotated with modes.
+
+    Args:
+        path: PNG file to write.
+        cells: {"x": values, "y": values, "hq": {(x, y): fraction}, "modes": {(x, y): modes}};
+            pairs without a result are drawn blank.
+        x_label: name of the horizontal setting.
+        y_label: name of the vertical setting.
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    xs, ys = list(cells["x"]), list(cells["y"])
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for (x, y), fraction in cells["hq"].items():
+        grid[ys.index(y), xs.index(x)] = 100.0 * fraction
+    figure, axes = plt.subplots(figsize=(1.6 + 1.3 * len(xs), 1.4 + 0.9 * len(ys)))
+    image = axes.imshow(grid, origin="lower", cmap="viridis", vmin=0.0, vmax=100.0, aspect="auto")
+    for (x, y), fraction in cells["hq"].items():
+        row, column = ys.index(y), xs.index(x)
+        text = f"{100 * fraction:.1f}%\n{cells['modes'][(x, y)]:g} modes"
+        axes.text(
+            column,
+            row,
+            text,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if fraction < 0.6 else "black",
+        )
+    axes.set_xticks(
+        range(len(xs)), [f"{value:g}" if isinstance(value, float) else str(value) for value in xs]
+    )
+    axes.set_yticks(
+        range(len(ys)), [f"{value:g}" if isinstance(value, float) else str(value) for value in ys]
+    )
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axes, label="high-quality samples (%)")
+    return _save(figure, path)
