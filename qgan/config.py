@@ -48,12 +48,12 @@ class TrainConfig:
     modes: int = 2
     layers: int = 4
     cutoff: int = 10
-    latent_scale: float = 1.0
+    latent_scale: float = 1.5
     max_squeeze: float = 0.5
     max_displacement: float = 1.0
     max_kerr: float = 0.5
     init_std: float = 0.1
-    reupload: bool = False
+    reupload: bool = True
     # critic
     critic_units: tuple[int, ...] = (64, 64)
     # optimisation

@@ -28,8 +28,10 @@ def test_classical_generator_is_sized_like_the_circuit_of_the_same_config():
     quantum = build_generator(TrainConfig())
     classical = build_generator(TrainConfig(generator="classical"))
     assert isinstance(classical, ClassicalGenerator)
-    assert parameter_count(quantum) == 60
-    assert classical.hidden_units == (5, 5) and parameter_count(classical) == 57
+    assert parameter_count(quantum) == 4 * 14 + 4 * 2 + 4 == 68
+    assert classical.hidden_units == (6, 6) and parameter_count(classical) == 74
+    plain = build_generator(TrainConfig(generator="classical", reupload=False))
+    assert plain.hidden_units == (5, 5) and parameter_count(plain) == 57
     deep_quantum = build_generator(TrainConfig(layers=8, reupload=True))
     deep_classical = build_generator(TrainConfig(generator="classical", layers=8, reupload=True))
     assert parameter_count(deep_quantum) == 8 * 14 + 8 * 2 + 4 == 132
@@ -69,7 +71,7 @@ def test_train_runs_the_classical_baseline_through_the_same_loop(tmp_path):
         n_critic=2,
     )
     result = train(config, log=lines.append)
-    assert lines[0].startswith("qgan: training on ring with the classical MLP 2-5-5-2 (57 parameters)")
+    assert lines[0].startswith("qgan: training on ring with the classical MLP 2-6-6-2 (74 parameters)")
     assert [row["step"] for row in result.metrics] == [15, 30]
     assert result.metrics[-1]["eval_trace_min"] == 1.0
     final = json.loads((tmp_path / "mlp" / "coverage.json").read_text())
