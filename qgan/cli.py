@@ -30,7 +30,7 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends "(default: …)" to every flag's help, "not set" for flags without a default."""
 
     def _get_help_string(self, action):
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrorParser(
         prog=PROGRAM,
         description="Train a continuous-variable quantum GAN on 2-D coordinates; measure its mode coverage.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data")
     _option(

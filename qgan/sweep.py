@@ -18,7 +18,7 @@ import time
 
 import qgan
 from qgan import plots
-from qgan.cli import build_parser, config_from_args
+from qgan.cli import HelpFormatter, build_parser, config_from_args
 from qgan.config import RUN_NAME_PATTERN, ConfigError, TrainConfig, flag_name
 from qgan.files import write_atomic
 
@@ -496,7 +496,7 @@ def build_sweep_parser() -> argparse.ArgumentParser:
             "--reupload yes,no; alternatives of --critic-units are separated by ':'. Repeating a sweep "
             "with the same --name reuses its finished runs."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--jobs", type=int, default=1, help="training processes at a time")
     parser.add_argument(
