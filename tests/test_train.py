@@ -15,7 +15,7 @@ from qgan.train import METRIC_COLUMNS, PLOT_FILES, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-TINY = dict(layers=1, cutoff=5, batch_size=8, n_critic=2, steps=4, eval_every=2, eval_samples=100)
+TINY = dict(layers=1, cutoff=8, batch_size=8, n_critic=2, steps=4, eval_every=2, eval_samples=100)
 
 
 @pytest.mark.slow
