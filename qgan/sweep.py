@@ -223,6 +223,36 @@ def read_result(run_dir: str) -> dict | None:
         return None
 
 
+SWEEP_MANAGED_FIELDS = ("results_dir", "run_name", "resume")
+
+
+def check_existing_runs(runs: list[Run], sweep_dir: str) -> None:
+    """Refuses a sweep folder whose run folders hold runs of other settings.
+
+    Raises:
+        SweepError: naming the first run and the settings that differ.
+    """
+    for run in runs:
+        path = os.path.join(sweep_dir, run.name, "config.json")
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                saved = json.load(handle)
+        except (OSError, ValueError):
+            saved = {}
+        differing = [
+            flag_name(key)
+            for key, value in run.config.items()
+            if key not in SWEEP_MANAGED_FIELDS + ("steps",) and saved.get(key, object()) != value
+        ]
+        if differing:
+            raise SweepError(
+                f"--name {os.path.basename(sweep_dir)!r}: its {run.name} holds a run with other settings "
+                f"({', '.join(differing)}); choose another --name"
+            )
+
+
 def _row(run: Run, status: str, result: dict | None) -> dict:
     row = {
         "run": run.name,
@@ -531,11 +561,12 @@ def main(argv=None, log=None) -> int:
         if args.name is not None and not RUN_NAME_PATTERN.match(args.name):
             raise SweepError(f"--name {args.name!r} is not allowed; use letters, digits, '.', '_' and '-'")
         runs = plan_runs(parse_grid(training_tokens))
+        name = args.name or time.strftime("sweep-%Y%m%d-%H%M%S")
+        sweep_dir = os.path.join(args.output_dir, name)
+        check_existing_runs(runs, sweep_dir)
     except SweepError as error:
         print(f"sweep.py: error: {error}", file=sys.stderr)
         return 2
-    name = args.name or time.strftime("sweep-%Y%m%d-%H%M%S")
-    sweep_dir = os.path.join(args.output_dir, name)
     command = (
         shlex.join(["scripts/sweep.py", *argv])
         if args.name
@@ -563,10 +594,15 @@ def main(argv=None, log=None) -> int:
         rows = run_sweep(runs, sweep_dir, jobs=args.jobs, log=log)
     except KeyboardInterrupt:
         interrupted = True
+        results = {run.name: read_result(os.path.join(sweep_dir, run.name)) for run in runs}
         rows = [
-            _row(run, "interrupted", read_result(os.path.join(sweep_dir, run.name)))
+            _row(
+                run,
+                "ok" if results[run.name]["step"] == run.config["steps"] else "interrupted",
+                results[run.name],
+            )
             for run in runs
-            if read_result(os.path.join(sweep_dir, run.name)) is not None
+            if results[run.name] is not None
         ]
     csv_path, markdown_path = write_tables(rows, sweep_dir, command)
     x_field, y_field = axes_fields

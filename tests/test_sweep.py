@@ -184,3 +184,22 @@ def test_script_runs_a_two_run_grid_in_parallel_and_tabulates_it(tmp_path):
         reused = list(csv.DictReader(handle))
     assert [row["status"] for row in reused] == ["reused", "reused"]
     assert [row["high_quality_fraction"] for row in reused] == [row["high_quality_fraction"] for row in rows]
+
+
+def test_a_sweep_folder_holding_other_settings_is_refused_before_anything_runs(tmp_path, capsys):
+    sweep_dir = tmp_path / "earlier"
+    (sweep_dir / "run-0").mkdir(parents=True)
+    (earlier_run,) = sweep.plan_runs(sweep.parse_grid(["--g-lr", "1e-3", "--steps", "10"]))
+    saved = dict(earlier_run.config, results_dir=str(tmp_path), run_name="run-0")
+    (sweep_dir / "run-0" / "config.json").write_text(json.dumps(saved))
+    same = sweep.plan_runs(sweep.parse_grid(["--g-lr", "1e-3", "--steps", "20"]))
+    sweep.check_existing_runs(same, str(sweep_dir))  # only the step budget differs: allowed
+    argv = ["--g-lr", "3e-3", "--seed", "0,1", "--output-dir", str(tmp_path), "--name", "earlier"]
+    status = sweep.main(argv, log=lambda line: None)
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error == (
+        "sweep.py: error: --name 'earlier': its run-0 holds a run with other settings (--g-lr); "
+        "choose another --name\n"
+    )
+    assert sorted(os.listdir(sweep_dir)) == ["run-0"]
