@@ -38,15 +38,10 @@ def value_and_gradients(engine, circuit, arguments, weights):
     return output, np.concatenate([np.ravel(gradient.numpy()) for gradient in gradients])
 
 
-@pytest.mark.parametrize(
-    "modes, cutoff, layers",
-    [(1, 6, 1), (1, 14, 4), (2, 6, 2), (2, 9, 1), (2, 12, 3), (2, 14, 2), (3, 6, 4), (3, 8, 1), (3, 10, 2)],
-)
-def test_fock_and_sf_agree_on_outputs_and_every_gradient(modes, cutoff, layers, tol):
-    rng = np.random.default_rng(100 * modes + cutoff + layers)
-    circuit = build_circuit(modes, layers)
+def assert_engines_agree(circuit, cutoff, rng, tol):
+    """fock and sf give the same outputs and traces (to tol) and gradients (to rtol 1e-3)."""
     arguments = random_arguments(circuit, rng)
-    weights = tf.constant(rng.normal(size=modes), tf.float32)
+    weights = tf.constant(rng.normal(size=circuit.modes), tf.float32)
     fock_output, fock_gradients = value_and_gradients(FockEngine(cutoff), circuit, arguments, weights)
     sf_output, sf_gradients = value_and_gradients(StrawberryFieldsEngine(cutoff), circuit, arguments, weights)
     np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
@@ -55,6 +50,15 @@ def test_fock_and_sf_agree_on_outputs_and_every_gradient(modes, cutoff, layers, 
     # of components that are nearly zero
     floor = 1e-3 * np.max(np.abs(sf_gradients))
     np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=floor * 1e-3 + 1e-6)
+
+
+@pytest.mark.parametrize(
+    "modes, cutoff, layers",
+    [(1, 6, 1), (1, 14, 4), (2, 6, 2), (2, 9, 1), (2, 12, 3), (2, 14, 2), (3, 6, 4), (3, 8, 1), (3, 10, 2)],
+)
+def test_fock_and_sf_agree_on_outputs_and_every_gradient(modes, cutoff, layers, tol):
+    rng = np.random.default_rng(100 * modes + cutoff + layers)
+    assert_engines_agree(build_circuit(modes, layers), cutoff, rng, tol)
 
 
 @pytest.mark.parametrize("modes, cutoff, layers", [(1, 8, 2), (2, 6, 2), (3, 5, 1)])
@@ -187,12 +191,4 @@ def test_missing_or_misshapen_argument_is_a_clear_error():
 @pytest.mark.parametrize("modes, cutoff, layers", [(1, 8, 3), (2, 7, 2)])
 def test_fock_and_sf_agree_on_a_reuploading_circuit(modes, cutoff, layers, tol):
     rng = np.random.default_rng(7 * modes + cutoff)
-    circuit = build_circuit(modes, layers, reupload=True)
-    arguments = random_arguments(circuit, rng)
-    weights = tf.constant(rng.normal(size=modes), tf.float32)
-    fock_output, fock_gradients = value_and_gradients(FockEngine(cutoff), circuit, arguments, weights)
-    sf_output, sf_gradients = value_and_gradients(StrawberryFieldsEngine(cutoff), circuit, arguments, weights)
-    np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
-    np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), rtol=0, atol=tol)
-    floor = 1e-3 * np.max(np.abs(sf_gradients))
-    np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=floor * 1e-3 + 1e-6)
+    assert_engines_agree(build_circuit(modes, layers, reupload=True), cutoff, rng, tol)
