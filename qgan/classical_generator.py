@@ -65,7 +65,6 @@ class ClassicalGenerator(CoordinateGenerator):
         self.output_dim = output_dim
         self.seed = seed
         self.jit_compile = jit_compile
-        self._compiled_forward = None
         widths = (latent_dim, *self.hidden_units, output_dim)
         self.kernels, self.biases = [], []
         for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):

@@ -19,6 +19,17 @@ RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def conflicting_settings(current: dict, saved: dict) -> list[str]:
+    """Fields of a config dict that differ from a saved run's config.json, outside RESUMABLE_CHANGES.
+
+    Returns:
+        The differing field names, sorted; keys the saved file lacks count as differing.
+    """
+    return sorted(
+        key for key in current if key not in RESUMABLE_CHANGES and saved.get(key, object()) != current[key]
+    )
+
+
 class ConfigError(ValueError):
     """A knob with a value that is not allowed; the message names the flag, the value and the rule."""
 
@@ -207,12 +218,7 @@ class TrainConfig:
         Returns:
             The differing field names, sorted; keys the saved file lacks count as differing.
         """
-        current = self.to_dict()
-        return sorted(
-            key
-            for key in current
-            if key not in RESUMABLE_CHANGES and saved.get(key, object()) != current[key]
-        )
+        return conflicting_settings(self.to_dict(), saved)
 
     def command_line(self, program: str) -> str:
         """A shell command that runs `program` with this config's non-default flags."""

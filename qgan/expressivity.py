@@ -192,7 +192,7 @@ def main(argv=None, log=print) -> int:
     for label, build in models:
         keras.utils.set_random_seed(args.seed)
         generator = build()
-        parameters = sum(int(np.prod(weight.shape)) for weight in generator.trainable_weights)
+        parameters = generator.parameter_count()
         result = fit_sector_map(generator, target, steps=args.steps, seed=args.seed)
         records.append({"generator": label, "parameters": parameters, **dataclasses.asdict(result)})
         lines.append(

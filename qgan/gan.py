@@ -135,7 +135,7 @@ class CoordinateGAN(keras.Model):
         batch_size = real_chunks[0].shape[0] or tf.shape(real_chunks[0])[0]
         fakes = self.generator(self.generator.sample_latent(self.n_critic * batch_size, seed=self.noise_seed))
         for real, fake in zip(real_chunks, tf.split(fakes, self.n_critic, axis=0)):
-            d_loss, wasserstein, penalty, d_report = self.critic_step(real, tf.stop_gradient(fake))
+            d_loss, wasserstein, penalty, d_report = self.critic_step(real, fake)
             self.trackers["d_loss"].update_state(d_loss)
             self.trackers["wasserstein"].update_state(wasserstein)
             self.trackers["gp"].update_state(penalty)

@@ -21,6 +21,10 @@ class CoordinateGenerator(keras.layers.Layer):
     supports_graph = True
     _compiled_forward = None
 
+    def parameter_count(self) -> int:
+        """The number of trainable scalars."""
+        return sum(int(np.prod(weight.shape)) for weight in self.trainable_weights)
+
     def sample_latent(self, batch_size: int, seed=None) -> tf.Tensor:
         """Uniform latent noise in [-1, 1]^latent_dim (bounded, so no sample leaves the cutoff's reach)."""
         return keras.random.uniform((batch_size, self.latent_dim), minval=-1.0, maxval=1.0, seed=seed)
@@ -121,7 +125,6 @@ class QuantumGenerator(CoordinateGenerator):
         self.engine = make_engine(engine, cutoff)
         self.supports_graph = self.engine.supports_graph
         self.jit_compile = jit_compile
-        self._compiled_forward = None
         self.group_weights = {}
         for offset, (group, size) in enumerate(self.circuit.group_sizes.items()):
             if size == 0:

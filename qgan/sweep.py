@@ -19,7 +19,7 @@ import time
 import qgan
 from qgan import plots
 from qgan.cli import HelpFormatter, build_parser, config_from_args
-from qgan.config import RUN_NAME_PATTERN, ConfigError, TrainConfig, flag_name
+from qgan.config import RUN_NAME_PATTERN, ConfigError, TrainConfig, conflicting_settings, flag_name
 from qgan.files import write_atomic
 
 TRAIN_PROGRAM = "scripts/train_coordinate_quantum_gan.py"
@@ -223,9 +223,6 @@ def read_result(run_dir: str) -> dict | None:
         return None
 
 
-SWEEP_MANAGED_FIELDS = ("results_dir", "run_name", "resume")
-
-
 def check_existing_runs(runs: list[Run], sweep_dir: str) -> None:
     """Refuses a sweep folder whose run folders hold runs of other settings.
 
@@ -241,11 +238,7 @@ def check_existing_runs(runs: list[Run], sweep_dir: str) -> None:
                 saved = json.load(handle)
         except (OSError, ValueError):
             saved = {}
-        differing = [
-            flag_name(key)
-            for key, value in run.config.items()
-            if key not in SWEEP_MANAGED_FIELDS + ("steps",) and saved.get(key, object()) != value
-        ]
+        differing = [flag_name(key) for key in conflicting_settings(run.config, saved)]
         if differing:
             raise SweepError(
                 f"--name {os.path.basename(sweep_dir)!r}: its {run.name} holds a run with other settings "

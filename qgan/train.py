@@ -180,7 +180,7 @@ def build_generator(config: TrainConfig):
     )
     if config.generator == "quantum":
         return quantum
-    hidden_units = matching_hidden_units(parameter_count(quantum), config.modes, 2)
+    hidden_units = matching_hidden_units(quantum.parameter_count(), config.modes, 2)
     return ClassicalGenerator(
         latent_dim=config.modes,
         hidden_units=hidden_units,
@@ -188,11 +188,6 @@ def build_generator(config: TrainConfig):
         jit_compile=config.jit_compile,
         name="classical_generator",
     )
-
-
-def parameter_count(generator) -> int:
-    """The generator's number of trainable scalars."""
-    return sum(int(np.prod(weight.shape)) for weight in generator.trainable_weights)
 
 
 def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> CoordinateGAN:
@@ -410,11 +405,11 @@ class TrainingLoop(keras.callbacks.Callback):
 def _generator_description(config: TrainConfig, generator) -> str:
     if isinstance(generator, ClassicalGenerator):
         widths = "-".join(str(width) for width in (generator.latent_dim, *generator.hidden_units, 2))
-        return f"classical MLP {widths} ({parameter_count(generator)} parameters)"
+        return f"classical MLP {widths} ({generator.parameter_count()} parameters)"
     reupload = ", re-uploading" if config.reupload else ""
     return (
         f"{config.engine} engine, {config.modes} modes, {config.layers} layers, cutoff {config.cutoff}"
-        f"{reupload} ({parameter_count(generator)} parameters)"
+        f"{reupload} ({generator.parameter_count()} parameters)"
     )
 
 

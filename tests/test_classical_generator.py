@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from qgan.classical_generator import ClassicalGenerator, matching_hidden_units, mlp_parameter_count
 from qgan.config import TrainConfig
-from qgan.train import build_generator, parameter_count, train
+from qgan.train import build_generator, train
 
 
 def test_parameter_count_of_a_dense_network():
@@ -28,14 +28,14 @@ def test_classical_generator_is_sized_like_the_circuit_of_the_same_config():
     quantum = build_generator(TrainConfig())
     classical = build_generator(TrainConfig(generator="classical"))
     assert isinstance(classical, ClassicalGenerator)
-    assert parameter_count(quantum) == 4 * 14 + 4 * 2 + 4 == 68
-    assert classical.hidden_units == (6, 6) and parameter_count(classical) == 74
+    assert quantum.parameter_count() == 4 * 14 + 4 * 2 + 4 == 68
+    assert classical.hidden_units == (6, 6) and classical.parameter_count() == 74
     plain = build_generator(TrainConfig(generator="classical", reupload=False))
-    assert plain.hidden_units == (5, 5) and parameter_count(plain) == 57
+    assert plain.hidden_units == (5, 5) and plain.parameter_count() == 57
     deep_quantum = build_generator(TrainConfig(layers=8, reupload=True))
     deep_classical = build_generator(TrainConfig(generator="classical", layers=8, reupload=True))
-    assert parameter_count(deep_quantum) == 8 * 14 + 8 * 2 + 4 == 132
-    assert deep_classical.hidden_units == (9, 9) and parameter_count(deep_classical) == 137
+    assert deep_quantum.parameter_count() == 8 * 14 + 8 * 2 + 4 == 132
+    assert deep_classical.hidden_units == (9, 9) and deep_classical.parameter_count() == 137
 
 
 def test_forward_pass_is_the_leaky_relu_network():
