@@ -265,6 +265,40 @@ def test_large_gradients_do_not_refresh_the_snapshot():
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
+def test_snapshots_every_third_healthy_step_across_fast_steps(compiled):
+    # healthy steps between snapshots take the guard's fast path; a large step does not count
+    optimizer = keras.optimizers.SGD(learning_rate=1.0)
+    a, b, guard = make_setup(
+        optimizer, clip_value=None, large_grad_threshold=50.0, max_consecutive_bad=1, snapshot_every=3
+    )
+    step = stepper(guard, optimizer, a, b, compiled)
+    before = []
+    for grad in (1.0, 2.0, 3.0, 4.0, 100.0, 5.0, 6.0, 7.0, 8.0):
+        before.append((a.numpy().copy(), b.numpy().copy()))
+        step([grad, 0.0], [grad / 10], 1.0)
+    # a = 1 − (1 + 2 + … + 8) − 100; healthy steps 0, 3 and 6 (grads 1, 4 and 7) took snapshots
+    np.testing.assert_array_equal(a.numpy(), [1.0 - 36.0 - 100.0, 2.0])
+    assert (guard.steps, guard.skipped_steps, guard.health()["a"]["large"]) == (9, 0, 1)
+    step([NAN, 0.0], [0.0], 1.0)  # bad: rollback to the state before the step with grad 7
+    np.testing.assert_array_equal(a.numpy(), before[7][0])
+    np.testing.assert_array_equal(b.numpy(), before[7][1])
+    assert int(optimizer.iterations.numpy()) == 7
+    assert float(optimizer.learning_rate.numpy()) == 0.5
+    assert (guard.steps, guard.recoveries, guard.consecutive_bad) == (10, 1, 0)
+
+
+def test_the_step_branch_runs_as_a_function_not_lowered_to_switch_merge():
+    # lowered, every op of the rarely taken branch would pass a dead tensor on each step
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    a, b, guard = make_setup(optimizer)
+    step = tf.function(lambda ga, gb: guard.apply_gradients(optimizer, [ga, gb], [a, b], loss=1.0))
+    graph = step.get_concrete_function(tf.zeros(2), tf.zeros(1)).graph
+    branches = [op for op in graph.get_operations() if op.type in ("If", "StatelessIf")]
+    assert len(branches) == 1
+    assert branches[0].get_attr("_lower_using_switch_merge") is False
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
 def test_stop_outside_fit_raises(compiled):
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
     a, b, guard = make_setup(optimizer, recovery="stop", max_consecutive_bad=2)

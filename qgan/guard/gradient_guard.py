@@ -8,6 +8,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+try:  # TensorFlow's own switch for lowering an If op to Switch/Merge (see _cond_run_as_function)
+    from tensorflow.python.ops.control_flow_util_v2 import maybe_set_lowering_attr
+except ImportError:  # pragma: no cover - the If ops are then lowered: slower, same results
+    maybe_set_lowering_attr = None
+
 from qgan.guard.clipping import clip_gradients
 
 logger = logging.getLogger("qgan.guard")
@@ -22,6 +27,8 @@ _COUNTERS = (
     "healthy_steps",
 )
 STEPS, SKIPPED, NONFINITE_LOSS, CONSECUTIVE_BAD, RECOVERIES_COUNT, HEALTHY = range(len(_COUNTERS))
+#: what a healthy step adds to the counters
+_HEALTHY_STEP = tuple(int(index in (STEPS, HEALTHY)) for index in range(len(_COUNTERS)))
 RECOVERIES = ("rollback", "stop", "none")
 
 
@@ -71,6 +78,33 @@ def _learning_rate_variable(optimizer):
     return rate if isinstance(rate, keras.Variable) else None
 
 
+def _dtype_name(item) -> str:
+    """The dtype name of a tf.Variable or Keras variable."""
+    return tf.as_dtype(item.dtype).name
+
+
+def _flatten(items) -> tf.Tensor:
+    """The items' values, flattened and concatenated into one vector."""
+    return tf.concat([tf.reshape(item, [-1]) for item in items], axis=0)
+
+
+def _cond_run_as_function(predicate, true_function, false_function):
+    """tf.cond whose If op runs only the taken branch, as a function, instead of being lowered.
+
+    Lowered to Switch/Merge (TensorFlow's default outside XLA), every op of the branch not taken
+    still passes a dead tensor on each step; for a guard whose rare branch holds the whole
+    recovery machinery, that costs more than the common branch's work.
+    """
+    result = tf.cond(predicate, true_function, false_function)
+    if maybe_set_lowering_attr is not None and not tf.executing_eagerly():
+        operation = result.op
+        while operation.type == "Identity":
+            operation = operation.inputs[0].op
+        if operation.type in ("If", "StatelessIf"):
+            maybe_set_lowering_attr(operation, lower_using_switch_merge=False)
+    return result
+
+
 class GradientGuard:
     """A guarded `optimizer.apply` for the gradients of a `tf.GradientTape`, for any Keras model.
 
@@ -90,7 +124,10 @@ class GradientGuard:
        "stop" asks Keras `fit` to stop (through GuardMonitor) or raises GuardStop outside fit.
 
     All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
-    eagerly, under tf.function and under XLA. Each kind of event is logged once per variable.
+    eagerly, under tf.function and under XLA. A healthy step after a healthy one, with no
+    snapshot due, takes a short branch (clip, apply, two counter increments); every other step
+    takes the general one, which does all of the above. Each kind of event is logged once per
+    variable.
 
     Args:
         nonfinite: "filter", "zero", "skip" or "raise".
@@ -184,14 +221,22 @@ class GradientGuard:
         self._variable_counts = tf.Variable(
             tf.zeros((3, count), tf.int64), trainable=False, name=f"{self.name}_variable_counts"
         )
-        self._last_norms = tf.Variable(
-            tf.fill((count,), float("nan")), trainable=False, name=f"{self.name}_last_norms"
+        self._last_squared_norms = tf.Variable(
+            tf.fill((count,), float("nan")), trainable=False, name=f"{self.name}_last_squared_norms"
+        )
+        # healthy steps that may take the fast path before the general one must run (0 = none);
+        # 0 is always safe, so it is not part of the checkpointed state
+        self._fast_steps_left = tf.Variable(
+            tf.zeros((), tf.int64), trainable=False, name=f"{self.name}_fast_steps_left"
         )
         self._stop_requested = tf.Variable(False, trainable=False, name=f"{self.name}_stop_requested")
-        self._snapshot = [
-            tf.Variable(tf.convert_to_tensor(item), trainable=False, name=f"{self.name}_snapshot_{index}")
-            for index, item in enumerate(self._state)
-        ]
+        # the snapshot for rollback: one flat copy per dtype, so the step's branch takes few inputs
+        self._snapshot = {}
+        if self.recovery == "rollback":
+            for dtype in sorted({_dtype_name(item) for item in self._state}):
+                self._snapshot[dtype] = tf.Variable(
+                    _flatten(self._state_of(dtype)), trainable=False, name=f"{self.name}_snapshot_{dtype}"
+                )
         self.built = True
 
     def state_variables(self) -> dict:
@@ -199,10 +244,10 @@ class GradientGuard:
         state = {
             "counters": self._counters,
             "variable_counts": self._variable_counts,
-            "last_norms": self._last_norms,
+            "last_squared_norms": self._last_squared_norms,
             "stop_requested": self._stop_requested,
         }
-        state.update({f"snapshot_{index}": copy for index, copy in enumerate(self._snapshot)})
+        state.update({f"snapshot_{dtype}": copy for dtype, copy in self._snapshot.items()})
         return state
 
     # ----------------------------------------------------------------- counters
@@ -258,7 +303,7 @@ class GradientGuard:
     def health(self) -> dict[str, dict]:
         """Per variable name: how often its gradient was None, non-finite, large, and its last norm."""
         none, nonfinite, large = self._variable_counts.numpy()
-        norms = self._last_norms.numpy()
+        norms = np.sqrt(self._last_squared_norms.numpy())
         return {
             name: {
                 "none": int(none[index]),
@@ -336,7 +381,6 @@ class GradientGuard:
         )
         # healthy: finite loss, every gradient finite and not large (NaN compares as not ≤ limit)
         healthy = tf.logical_and(loss_finite, tf.reduce_all(squares <= limit))
-        take_snapshot = tf.logical_and(healthy, tf.equal(self._counters[HEALTHY] % self.snapshot_every, 0))
         restart_run = tf.constant(
             [0 if index == CONSECUTIVE_BAD else 1 for index in range(len(_COUNTERS))], tf.int64
         )
@@ -355,8 +399,12 @@ class GradientGuard:
                 return tf.zeros(count, tf.int64)
             return tf.scatter_nd([[index] for index in present_indices], tf.cast(values, tf.int64), [count])
 
-        def slow_path():
+        def general_path():
+            """Any step: counts, snapshot, the policy's update, recovery; sets the fast-step budget."""
             finite, large, all_finite, bad, applied = flags()
+            take_snapshot = tf.logical_and(
+                healthy, tf.equal(self._counters[HEALTHY] % self.snapshot_every, 0)
+            )
             counters = self._counters + tf.cast(
                 tf.stack([True, tf.logical_not(applied), tf.logical_not(loss_finite), bad, False, healthy]),
                 tf.int64,
@@ -368,7 +416,10 @@ class GradientGuard:
                 trigger = counters[CONSECUTIVE_BAD] >= self.max_consecutive_bad
                 one_more_recovery = tf.one_hot(RECOVERIES_COUNT, len(_COUNTERS), dtype=tf.int64)
                 counters = tf.where(trigger, counters * restart_run + one_more_recovery, counters)
-            snapshot_taken = tf.cond(take_snapshot, self._save_snapshot, lambda: tf.constant(False))
+            if self._snapshot:
+                snapshot_taken = tf.cond(take_snapshot, self._save_snapshot, lambda: tf.constant(False))
+            else:
+                snapshot_taken = tf.constant(False)
             with tf.control_dependencies([snapshot_taken]):
                 done = self._apply(
                     optimizer,
@@ -385,30 +436,39 @@ class GradientGuard:
                 self._counters.assign(counters)
                 counts = tf.stack([tf.zeros(count, tf.int64), per_variable(~finite), per_variable(large)])
                 self._variable_counts.assign_add(counts)
+                # after a healthy step, the healthy steps before the next snapshot is due
+                if self._snapshot:
+                    every = self.snapshot_every
+                    until_snapshot = (every - counters[HEALTHY] % every) % every
+                else:
+                    until_snapshot = tf.constant(np.iinfo(np.int64).max, tf.int64)
+                self._fast_steps_left.assign(tf.where(healthy, until_snapshot, 0))
                 return tf.identity(recovered)
 
         def fast_path():
-            """A healthy step, no snapshot due: apply, count it, end any run of bad steps."""
+            """A healthy step after a healthy one, no snapshot due: apply and count it."""
             self._apply_clipped(optimizer, present_grads, present_variables)
-            healthy_step = tf.one_hot(STEPS, len(_COUNTERS), dtype=tf.int64) + tf.one_hot(
-                HEALTHY, len(_COUNTERS), dtype=tf.int64
-            )
-            self._counters.assign(self._counters * restart_run + healthy_step)
+            self._fast_steps_left.assign_sub(1)
+            self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
             return tf.constant(False)
 
-        fast = tf.logical_and(healthy, tf.logical_not(take_snapshot)) if present else tf.constant(False)
-        recovered = tf.cond(fast, fast_path, slow_path)
-        norms = tf.sqrt(squares)
+        if present:
+            fast = tf.logical_and(healthy, self._fast_steps_left > 0)
+            recovered = _cond_run_as_function(fast, fast_path, general_path)
+        else:
+            recovered = general_path()
         updates = [recovered]
         with tf.control_dependencies([recovered]):
             if any(none_mask):
                 none_now = tf.constant([none_mask, [0] * count, [0] * count], tf.int64)
                 updates.append(self._variable_counts.assign_add(none_now))
             if present_indices == list(range(count)):
-                updates.append(self._last_norms.assign(norms))
+                updates.append(self._last_squared_norms.assign(squares))
             elif present:
                 updates.append(
-                    self._last_norms.scatter_nd_update([[index] for index in present_indices], norms)
+                    self._last_squared_norms.scatter_nd_update(
+                        [[index] for index in present_indices], squares
+                    )
                 )
         with tf.control_dependencies(updates):
             recovered = tf.identity(recovered)
@@ -494,17 +554,24 @@ class GradientGuard:
             lambda: tf.cond(all_finite, apply_all, lambda: tf.cond(some_finite, apply_finite_ones, nothing)),
         )
 
+    def _state_of(self, dtype: str) -> list:
+        """The state items (variables, optimizer state) of one dtype, in a fixed order."""
+        return [item for item in self._state if _dtype_name(item) == dtype]
+
     def _save_snapshot(self):
-        for copy, item in zip(self._snapshot, self._state):
-            copy.assign(item)
+        for dtype, copy in self._snapshot.items():
+            copy.assign(_flatten(self._state_of(dtype)))
         return tf.constant(True)
 
     def _recover(self):
         if self.recovery == "stop":
             self._stop_requested.assign(True)
         else:
-            for copy, item in zip(self._snapshot, self._state):
-                item.assign(copy)
+            for dtype, copy in self._snapshot.items():
+                items = self._state_of(dtype)
+                pieces = tf.split(copy, [int(np.prod(item.shape)) for item in items])
+                for item, piece in zip(items, pieces):
+                    item.assign(tf.reshape(piece, item.shape))
             if self._learning_rate is not None:
                 self._learning_rate.assign(self._learning_rate * self.lr_backoff)
         return tf.constant(True)
