@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-try:  # TensorFlow's own switch for lowering an If op to Switch/Merge (see _cond_run_as_function)
+try:  # TensorFlow's own switch for lowering an If op to Switch/Merge (see _switch_run_as_function)
     from tensorflow.python.ops.control_flow_util_v2 import maybe_set_lowering_attr
 except ImportError:  # pragma: no cover - the If ops are then lowered: slower, same results
     maybe_set_lowering_attr = None
@@ -88,19 +88,19 @@ def _flatten(items) -> tf.Tensor:
     return tf.concat([tf.reshape(item, [-1]) for item in items], axis=0)
 
 
-def _cond_run_as_function(predicate, true_function, false_function):
-    """tf.cond whose If op runs only the taken branch, as a function, instead of being lowered.
+def _switch_run_as_function(index, branches):
+    """tf.switch_case whose Case op runs only the chosen branch, as a function, instead of being lowered.
 
-    Lowered to Switch/Merge (TensorFlow's default outside XLA), every op of the branch not taken
-    still passes a dead tensor on each step; for a guard whose rare branch holds the whole
+    Lowered to Switch/Merge (TensorFlow's default outside XLA), every op of the branches not
+    taken still passes a dead tensor on each step; for a guard whose rare branch holds the whole
     recovery machinery, that costs more than the common branch's work.
     """
-    result = tf.cond(predicate, true_function, false_function)
+    result = tf.switch_case(index, branches)
     if maybe_set_lowering_attr is not None and not tf.executing_eagerly():
         operation = result.op
         while operation.type == "Identity":
             operation = operation.inputs[0].op
-        if operation.type in ("If", "StatelessIf"):
+        if operation.type in ("Case", "StatelessCase"):
             maybe_set_lowering_attr(operation, lower_using_switch_merge=False)
     return result
 
@@ -124,10 +124,9 @@ class GradientGuard:
        "stop" asks Keras `fit` to stop (through GuardMonitor) or raises GuardStop outside fit.
 
     All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
-    eagerly, under tf.function and under XLA. A healthy step after a healthy one, with no
-    snapshot due, takes a short branch (clip, apply, two counter increments); every other step
-    takes the general one, which does all of the above. Each kind of event is logged once per
-    variable.
+    eagerly, under tf.function and under XLA. A healthy step after a healthy one takes a short
+    branch (clip, apply, counter increments, the snapshot when due); every other step takes the
+    general one, which does all of the above. Each kind of event is logged once per variable.
 
     Args:
         nonfinite: "filter", "zero", "skip" or "raise".
@@ -224,10 +223,10 @@ class GradientGuard:
         self._last_squared_norms = tf.Variable(
             tf.fill((count,), float("nan")), trainable=False, name=f"{self.name}_last_squared_norms"
         )
-        # healthy steps that may take the fast path before the general one must run (0 = none);
-        # 0 is always safe, so it is not part of the checkpointed state
-        self._fast_steps_left = tf.Variable(
-            tf.zeros((), tf.int64), trainable=False, name=f"{self.name}_fast_steps_left"
+        # which branch a healthy step takes: -1 the general one (always safe, so this is not
+        # checkpointed); k ≥ 0 a short one, after k more healthy steps one that also takes a snapshot
+        self._steps_to_snapshot = tf.Variable(
+            tf.constant(-1, tf.int32), trainable=False, name=f"{self.name}_steps_to_snapshot"
         )
         self._stop_requested = tf.Variable(False, trainable=False, name=f"{self.name}_stop_requested")
         # the snapshot for rollback: one flat copy per dtype, so the step's branch takes few inputs
@@ -439,22 +438,38 @@ class GradientGuard:
                 # after a healthy step, the healthy steps before the next snapshot is due
                 if self._snapshot:
                     every = self.snapshot_every
-                    until_snapshot = (every - counters[HEALTHY] % every) % every
+                    until_snapshot = tf.cast((every - counters[HEALTHY] % every) % every, tf.int32)
                 else:
-                    until_snapshot = tf.constant(np.iinfo(np.int64).max, tf.int64)
-                self._fast_steps_left.assign(tf.where(healthy, until_snapshot, 0))
+                    until_snapshot = tf.constant(np.iinfo(np.int32).max, tf.int32)
+                self._steps_to_snapshot.assign(tf.where(healthy, until_snapshot, -1))
                 return tf.identity(recovered)
 
         def fast_path():
             """A healthy step after a healthy one, no snapshot due: apply and count it."""
             self._apply_clipped(optimizer, present_grads, present_variables)
-            self._fast_steps_left.assign_sub(1)
+            if self._snapshot:
+                self._steps_to_snapshot.assign_sub(1)
+            self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
+            return tf.constant(False)
+
+        def snapshot_path():
+            """A healthy step after a healthy one, snapshot due: take it, apply and count the step."""
+            with tf.control_dependencies([self._save_snapshot()]):
+                self._apply_clipped(optimizer, present_grads, present_variables)
+            self._steps_to_snapshot.assign(self.snapshot_every - 1)
             self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
             return tf.constant(False)
 
         if present:
-            fast = tf.logical_and(healthy, self._fast_steps_left > 0)
-            recovered = _cond_run_as_function(fast, fast_path, general_path)
+            # 0: fast, 1: snapshot, 2: general (budget ≥ 1, = 0 and = -1 for a healthy step)
+            budget = self._steps_to_snapshot
+            if self._snapshot:
+                branches = [fast_path, snapshot_path, general_path]
+                index = tf.where(healthy, tf.clip_by_value(1 - budget, 0, 2), 2)
+            else:
+                branches = [fast_path, general_path]
+                index = tf.where(tf.logical_and(healthy, budget >= 0), 0, 1)
+            recovered = _switch_run_as_function(index, branches)
         else:
             recovered = general_path()
         updates = [recovered]
