@@ -227,20 +227,26 @@ def _guard_benchmark_model(name: str):
     return keras.Model(inputs, outputs), x, y
 
 
-def guard_overhead(name: str, jit_compile: bool = False, steps: int = 100, rounds: int = 15) -> dict:
-    """Times a guarded and an unguarded tf.function train step of the same model, interleaved.
+#: what each variant of the guard benchmark hands the gradients to
+GUARD_VARIANTS = ("plain", "guarded", "keras_skip")
 
-    Both steps compute the same MSE loss and gradients with Adam; the guarded one hands them to
-    a default GradientGuard (filter policy, value clipping, snapshots every 10 healthy steps).
+
+def guard_overhead(name: str, jit_compile: bool = False, steps: int = 100, rounds: int = 15) -> dict:
+    """Times a guarded, an unguarded and a Keras skip-only tf.function train step of one model, interleaved.
+
+    All three compute the same MSE loss and gradients with Adam. "plain" applies them; "guarded"
+    hands them to a default GradientGuard (filter policy, value clipping, snapshots every 10
+    healthy steps); "keras_skip" applies them through Keras' LossScaleOptimizer at scale 1, which
+    skips non-finite steps and does nothing else: the cost of the least a conditional step can do.
 
     Args:
         name: one of GUARD_MODELS (a GRU sequence model or a small MLP).
-        jit_compile: compile both steps with XLA instead of plain tf.function graphs.
+        jit_compile: compile the steps with XLA instead of plain tf.function graphs.
         steps: steps per timed block.
-        rounds: timed blocks per variant, alternating between the two variants.
+        rounds: timed blocks per variant, alternating between the variants.
 
     Returns:
-        Median seconds per step of each variant and the relative overhead of the guard.
+        Median seconds per step of each variant and the relative overheads against "plain".
     """
     import keras
     import tensorflow as tf
@@ -249,17 +255,20 @@ def guard_overhead(name: str, jit_compile: bool = False, steps: int = 100, round
 
     timings = {}
     steps_by_variant = {}
-    for variant in ("plain", "guarded"):
+    for variant in GUARD_VARIANTS:
         model, x, y = _guard_benchmark_model(name)
         optimizer = keras.optimizers.Adam(1e-3)
+        if variant == "keras_skip":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=1.0)
         optimizer.build(model.trainable_variables)
-        guard = GradientGuard()
-        guard.build(optimizer, model.trainable_variables)
+        guard = None
+        if variant == "guarded":
+            guard = GradientGuard()
+            guard.build(optimizer, model.trainable_variables)
         x, y = tf.constant(x), tf.constant(y)
 
         steps_by_variant[variant] = tf.function(
-            _train_step(model, optimizer, guard if variant == "guarded" else None, x, y),
-            jit_compile=jit_compile,
+            _train_step(model, optimizer, guard, x, y), jit_compile=jit_compile
         )
         for _ in range(3):
             steps_by_variant[variant]()
@@ -271,13 +280,15 @@ def guard_overhead(name: str, jit_compile: bool = False, steps: int = 100, round
                 loss = step()
             float(loss)
             timings[variant].append((time.perf_counter() - started) / steps)
-    plain, guarded = statistics.median(timings["plain"]), statistics.median(timings["guarded"])
+    medians = {variant: statistics.median(timings[variant]) for variant in GUARD_VARIANTS}
     return {
         "model": name,
         "compile": "xla" if jit_compile else "tf.function",
-        "plain_step_s": plain,
-        "guarded_step_s": guarded,
-        "overhead": guarded / plain - 1.0,
+        "plain_step_s": medians["plain"],
+        "guarded_step_s": medians["guarded"],
+        "keras_skip_step_s": medians["keras_skip"],
+        "overhead": medians["guarded"] / medians["plain"] - 1.0,
+        "keras_skip_overhead": medians["keras_skip"] / medians["plain"] - 1.0,
     }
 
 
@@ -301,13 +312,15 @@ def _train_step(model, optimizer, guard, x, y):
 def guard_table(records: list) -> str:
     """Guard-overhead records as a Markdown table."""
     lines = [
-        "| model | compiled as | unguarded step (ms) | guarded step (ms) | overhead |",
-        "|---|---|---:|---:|---:|",
+        "| model | compiled as | unguarded step (ms) | guarded step (ms) | guard overhead "
+        "| Keras skip-only step (ms) | its overhead |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for record in records:
         lines.append(
             f"| {record['model']} | {record['compile']} | {1e3 * record['plain_step_s']:.3f} "
-            f"| {1e3 * record['guarded_step_s']:.3f} | {100 * record['overhead']:+.1f}% |"
+            f"| {1e3 * record['guarded_step_s']:.3f} | {100 * record['overhead']:+.1f}% "
+            f"| {1e3 * record['keras_skip_step_s']:.3f} | {100 * record['keras_skip_overhead']:+.1f}% |"
         )
     return "\n".join(lines)
 
@@ -327,7 +340,9 @@ def run_guard_overheads(models=GUARD_MODELS, log=print) -> list:
         log(
             f"guard overhead {name:<4s} {record['compile']:<11s} "
             f"plain {1e3 * record['plain_step_s']:.3f} ms  guarded {1e3 * record['guarded_step_s']:.3f} ms  "
-            f"({100 * record['overhead']:+.1f}%)"
+            f"({100 * record['overhead']:+.1f}%)  "
+            f"Keras skip-only {1e3 * record['keras_skip_step_s']:.3f} ms "
+            f"({100 * record['keras_skip_overhead']:+.1f}%)"
         )
         records.append(record)
     return records
