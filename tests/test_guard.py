@@ -354,6 +354,8 @@ def test_bad_arguments_are_clear_errors():
         GradientGuard(recovery="retry")
     with pytest.raises(ValueError, match="max_consecutive_bad=0 is not allowed"):
         GradientGuard(max_consecutive_bad=0)
+    with pytest.raises(ValueError, match="snapshot_every=2147483648 is not allowed; use an integer from 1"):
+        GradientGuard(snapshot_every=2**31)
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
     with pytest.raises(ValueError, match="needs a settable learning rate"):
         GradientGuard().build(keras.optimizers.SGD(learning_rate=schedule), [stranger])

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-try:  # TensorFlow's own switch for lowering an If op to Switch/Merge (see _switch_run_as_function)
+try:  # TensorFlow's own switch for lowering a Case op to Switch/Merge (see _switch_run_as_function)
     from tensorflow.python.ops.control_flow_util_v2 import maybe_set_lowering_attr
-except ImportError:  # pragma: no cover - the If ops are then lowered: slower, same results
+except ImportError:  # pragma: no cover - the Case op is then lowered: slower, same results
     maybe_set_lowering_attr = None
 
 from qgan.guard.clipping import clip_gradients
@@ -30,6 +30,8 @@ STEPS, SKIPPED, NONFINITE_LOSS, CONSECUTIVE_BAD, RECOVERIES_COUNT, HEALTHY = ran
 #: what a healthy step adds to the counters
 _HEALTHY_STEP = tuple(int(index in (STEPS, HEALTHY)) for index in range(len(_COUNTERS)))
 RECOVERIES = ("rollback", "stop", "none")
+#: the branch budget is an int32
+_MAX_SNAPSHOT_EVERY = int(np.iinfo(np.int32).max)
 
 
 class NonFiniteError(FloatingPointError):
@@ -170,8 +172,11 @@ class GradientGuard:
             raise ValueError(
                 f"max_consecutive_bad={max_consecutive_bad!r} is not allowed; use an integer ≥ 1"
             )
-        if not (isinstance(snapshot_every, int) and snapshot_every >= 1):
-            raise ValueError(f"snapshot_every={snapshot_every!r} is not allowed; use an integer ≥ 1")
+        if not (isinstance(snapshot_every, int) and 1 <= snapshot_every <= _MAX_SNAPSHOT_EVERY):
+            raise ValueError(
+                f"snapshot_every={snapshot_every!r} is not allowed; "
+                f"use an integer from 1 to {_MAX_SNAPSHOT_EVERY}"
+            )
         if not 0 < lr_backoff <= 1:
             raise ValueError(f"lr_backoff={lr_backoff!r} is not allowed; use a number in (0, 1]")
         self.nonfinite = nonfinite
