@@ -293,7 +293,7 @@ def test_the_step_branch_runs_as_a_function_not_lowered_to_switch_merge():
     a, b, guard = make_setup(optimizer)
     step = tf.function(lambda ga, gb: guard.apply_gradients(optimizer, [ga, gb], [a, b], loss=1.0))
     graph = step.get_concrete_function(tf.zeros(2), tf.zeros(1)).graph
-    branches = [op for op in graph.get_operations() if op.type in ("Case", "StatelessCase")]
+    branches = [op for op in graph.get_operations() if op.type in ("If", "StatelessIf")]
     assert len(branches) == 1
     assert branches[0].get_attr("_lower_using_switch_merge") is False
 

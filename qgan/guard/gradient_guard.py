@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-try:  # TensorFlow's own switch for lowering a Case op to Switch/Merge (see _switch_run_as_function)
+try:  # TensorFlow's own switch for lowering an If op to Switch/Merge (see _cond_run_as_function)
     from tensorflow.python.ops.control_flow_util_v2 import maybe_set_lowering_attr
-except ImportError:  # pragma: no cover - the Case op is then lowered: slower, same results
+except ImportError:  # pragma: no cover - the If ops are then lowered: slower, same results
     maybe_set_lowering_attr = None
 
 from qgan.guard.clipping import clip_gradients
@@ -90,19 +90,19 @@ def _flatten(items) -> tf.Tensor:
     return tf.concat([tf.reshape(item, [-1]) for item in items], axis=0)
 
 
-def _switch_run_as_function(index, branches):
-    """tf.switch_case whose Case op runs only the chosen branch, as a function, instead of being lowered.
+def _cond_run_as_function(predicate, true_function, false_function):
+    """tf.cond whose If op runs only the taken branch, as a function, instead of being lowered.
 
-    Lowered to Switch/Merge (TensorFlow's default outside XLA), every op of the branches not
-    taken still passes a dead tensor on each step; for a guard whose rare branch holds the whole
+    Lowered to Switch/Merge (TensorFlow's default outside XLA), every op of the branch not taken
+    still passes a dead tensor on each step; for a guard whose rare branch holds the whole
     recovery machinery, that costs more than the common branch's work.
     """
-    result = tf.switch_case(index, branches)
+    result = tf.cond(predicate, true_function, false_function)
     if maybe_set_lowering_attr is not None and not tf.executing_eagerly():
         operation = result.op
         while operation.type == "Identity":
             operation = operation.inputs[0].op
-        if operation.type in ("Case", "StatelessCase"):
+        if operation.type in ("If", "StatelessIf"):
             maybe_set_lowering_attr(operation, lower_using_switch_merge=False)
     return result
 
@@ -127,8 +127,8 @@ class GradientGuard:
 
     All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
     eagerly, under tf.function and under XLA. A healthy step after a healthy one takes a short
-    branch (clip, apply, counter increments, the snapshot when due); every other step takes the
-    general one, which does all of the above. Each kind of event is logged once per variable.
+    branch (clip, apply, counter increments; one more with the snapshot when due); every other
+    step takes the general one, which does all of the above. Each kind of event is logged once per variable.
 
     Args:
         nonfinite: "filter", "zero", "skip" or "raise".
@@ -466,15 +466,18 @@ class GradientGuard:
             return tf.constant(False)
 
         if present:
-            # 0: fast, 1: snapshot, 2: general (budget ≥ 1, = 0 and = -1 for a healthy step)
             budget = self._steps_to_snapshot
             if self._snapshot:
-                branches = [fast_path, snapshot_path, general_path]
-                index = tf.where(healthy, tf.clip_by_value(1 - budget, 0, 2), 2)
+                fast = tf.logical_and(healthy, budget > 0)
+
+                def other_paths():
+                    due = tf.logical_and(healthy, tf.equal(budget, 0))
+                    return _cond_run_as_function(due, snapshot_path, general_path)
+
+                recovered = _cond_run_as_function(fast, fast_path, other_paths)
             else:
-                branches = [fast_path, general_path]
-                index = tf.where(tf.logical_and(healthy, budget >= 0), 0, 1)
-            recovered = _switch_run_as_function(index, branches)
+                fast = tf.logical_and(healthy, budget >= 0)
+                recovered = _cond_run_as_function(fast, fast_path, general_path)
         else:
             recovered = general_path()
         updates = [recovered]
