@@ -127,8 +127,9 @@ class GradientGuard:
 
     All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
     eagerly, under tf.function and under XLA. A healthy step after a healthy one takes a short
-    branch (clip, apply, counter increments; one more with the snapshot when due); every other
-    step takes the general one, which does all of the above. Each kind of event is logged once per variable.
+    branch (clip, apply, counter increments; another one adds the snapshot when it is due);
+    every other step takes the general one, which does all of the above. Each kind of event is
+    logged once per variable.
 
     Args:
         nonfinite: "filter", "zero", "skip" or "raise".
