@@ -287,6 +287,21 @@ def test_snapshots_every_third_healthy_step_across_fast_steps(compiled):
     assert (guard.steps, guard.recoveries, guard.consecutive_bad) == (10, 1, 0)
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
+def test_without_rollback_healthy_steps_after_a_bad_one_count_and_apply_exactly(compiled):
+    optimizer = keras.optimizers.SGD(learning_rate=1.0)
+    a, b, guard = make_setup(optimizer, clip_value=None, recovery="none")
+    step = stepper(guard, optimizer, a, b, compiled)
+    for grad, loss in ((1.0, 1.0), (2.0, 1.0), (4.0, 1.0), (8.0, NAN), (16.0, 1.0), (32.0, 1.0)):
+        step([grad, 0.0], [0.0], loss)
+        if loss != loss:
+            assert (guard.steps, guard.skipped_steps, guard.consecutive_bad) == (4, 1, 1)
+    np.testing.assert_array_equal(a.numpy(), [1.0 - 1.0 - 2.0 - 4.0 - 16.0 - 32.0, 2.0])
+    assert (guard.steps, guard.skipped_steps, guard.consecutive_bad, guard.recoveries) == (6, 1, 0, 0)
+    no_snapshot = {"counters", "variable_counts", "last_squared_norms", "stop_requested"}
+    assert guard.state_variables().keys() == no_snapshot
+
+
 def test_the_step_branch_runs_as_a_function_not_lowered_to_switch_merge():
     # lowered, every op of the rarely taken branch would pass a dead tensor on each step
     optimizer = keras.optimizers.SGD(learning_rate=0.1)

@@ -445,8 +445,8 @@ class GradientGuard:
                 if self._snapshot:
                     every = self.snapshot_every
                     until_snapshot = tf.cast((every - counters[HEALTHY] % every) % every, tf.int32)
-                else:
-                    until_snapshot = tf.constant(np.iinfo(np.int32).max, tf.int32)
+                else:  # no snapshots: any budget ≥ 0 sends the next healthy step down the short branch
+                    until_snapshot = tf.constant(0, tf.int32)
                 self._steps_to_snapshot.assign(tf.where(healthy, until_snapshot, -1))
                 return tf.identity(recovered)
 
