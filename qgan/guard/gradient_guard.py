@@ -386,9 +386,6 @@ class GradientGuard:
         )
         # healthy: finite loss, every gradient finite and not large (NaN compares as not ≤ limit)
         healthy = tf.logical_and(loss_finite, tf.reduce_all(squares <= limit))
-        restart_run = tf.constant(
-            [0 if index == CONSECUTIVE_BAD else 1 for index in range(len(_COUNTERS))], tf.int64
-        )
 
         def flags():
             """Per present gradient: finite, large; and the step's all-finite, bad and applied flags."""
@@ -407,6 +404,9 @@ class GradientGuard:
         def general_path():
             """Any step: counts, snapshot, the policy's update, recovery; sets the fast-step budget."""
             finite, large, all_finite, bad, applied = flags()
+            restart_run = tf.constant(
+                [0 if index == CONSECUTIVE_BAD else 1 for index in range(len(_COUNTERS))], tf.int64
+            )
             take_snapshot = tf.logical_and(
                 healthy, tf.equal(self._counters[HEALTHY] % self.snapshot_every, 0)
             )
