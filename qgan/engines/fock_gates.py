@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -18,9 +19,58 @@ def _as_real(value, dtype: tf.DType) -> tf.Tensor:
     return tf.convert_to_tensor(np.asarray(value, np.float64), _real_dtype(dtype))
 
 
-def _shift_down(column: tf.Tensor) -> tf.Tensor:
-    """Entry m of the result is entry m−1 of `column` (0 at m = 0), along the last axis."""
-    return tf.concat([tf.zeros_like(column[..., :1]), column[..., :-1]], axis=-1)
+# Gate matrices are built in complex128 from closed forms (a few vectorised ops each, whatever the
+# cutoff, so compiled graphs stay small) and cast to the dtype asked for.
+_WIDE = tf.complex128
+
+
+def _powers(base: tf.Tensor, count: int) -> tf.Tensor:
+    """[1, base, base², …] of length count along a new last axis, by repeated doubling (exact at 0)."""
+    powers = tf.stack([tf.ones_like(base), base], axis=-1)
+    square = base
+    while powers.shape[-1] < count:
+        square = square * square
+        powers = tf.concat([powers, powers * square[..., None]], axis=-1)
+    return powers[..., :count]
+
+
+@functools.cache
+def _displacement_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index of α^(m−k) at [m, k] (cutoff for "zero" when k > m), 1/i!, and √(m!) as float64."""
+    m, k = np.meshgrid(np.arange(cutoff), np.arange(cutoff), indexing="ij")
+    index = np.where(m >= k, m - k, cutoff)
+    factorials = np.array([math.factorial(i) for i in range(cutoff)], np.float64)
+    return index, 1.0 / factorials, np.sqrt(factorials)
+
+
+@functools.cache
+def _squeezing_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index of c^j/j! at [m, k] with m = k + 2j (half for "zero" otherwise), and √(m!/k!) there."""
+    half = cutoff // 2 + 1
+    m, k = np.meshgrid(np.arange(cutoff), np.arange(cutoff), indexing="ij")
+    even = (m >= k) & ((m - k) % 2 == 0)
+    index = np.where(even, (m - k) // 2, half)
+    log_factorial = np.array([math.lgamma(i + 1) for i in range(cutoff)])
+    ratio = np.where(even, np.exp(0.5 * (log_factorial[m] - log_factorial[k])), 0.0)
+    return index, ratio
+
+
+def _scaled_powers(base: tf.Tensor, count: int) -> tf.Tensor:
+    """[base^j / j!] for j < count, with one zero appended (the gather target of "no entry")."""
+    factorials = np.array([math.factorial(j) for j in range(count)], np.float64)
+    scaled = _powers(base, count) / tf.constant(factorials, _WIDE)
+    return tf.concat([scaled, tf.zeros_like(scaled[..., :1])], axis=-1)
+
+
+def _place(values: tf.Tensor, index: np.ndarray) -> tf.Tensor:
+    """values[..., index] for a constant (cutoff, cutoff) index, as one contraction with a one-hot table."""
+    table = np.eye(values.shape[-1])[index]  # (cutoff, cutoff, len(values))
+    return tf.einsum("...i,mki->...mk", values, tf.constant(table, _WIDE))
+
+
+def _alpha(r, phi):
+    r, phi = _as_real(r, tf.complex128), _as_real(phi, tf.complex128)
+    return r, tf.complex(r * tf.cos(phi), r * tf.sin(phi))
 
 
 def coherent_state(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
@@ -35,35 +85,40 @@ def coherent_state(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Te
     Returns:
         Tensor of shape broadcast(r, phi).shape + (cutoff,).
     """
-    r, phi = _as_real(r, dtype), _as_real(phi, dtype)
-    alpha = tf.complex(r * tf.cos(phi), r * tf.sin(phi))
-    amplitude = tf.cast(tf.exp(-0.5 * r * r), dtype)
-    amplitudes = [amplitude]
-    for n in range(1, cutoff):
-        amplitude = amplitude * alpha / np.sqrt(n)
-        amplitudes.append(amplitude)
-    return tf.stack(amplitudes, axis=-1)
+    r, alpha = _alpha(r, phi)
+    _, _, sqrt_factorials = _displacement_tables(cutoff)
+    envelope = tf.cast(tf.exp(-0.5 * r * r), _WIDE)[..., None]
+    return tf.cast(envelope * _powers(alpha, cutoff) / tf.constant(sqrt_factorials, _WIDE), dtype)
 
 
 def displacement_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
     """Matrix ⟨m|D(α)|n⟩, m, n < cutoff, of D(α) = exp(α a† − α* a) with α = r·e^{iφ}.
 
-    Column 0 is the coherent state; column n+1 follows from D a† = (a† − α*) D:
-    √(n+1) D[m, n+1] = √m D[m−1, n] − α* D[m, n]. Every entry is the exact matrix element of the
-    untruncated operator.
+    From D = e^{−|α|²/2} e^{α a†} e^{−α* a}:
+    ⟨m|D|n⟩ = e^{−|α|²/2} √(m! n!) Σ_{k ≤ min(m, n)} α^(m−k)/(m−k)! · (−α*)^(n−k)/(n−k)! / k!,
+    one product of two triangular matrices gathered from the powers of α and −α*. Every entry is
+    the exact matrix element of the untruncated operator.
 
     Returns:
         Tensor of shape broadcast(r, phi).shape + (cutoff, cutoff), indexed [..., m, n].
     """
-    r, phi = _as_real(r, dtype), _as_real(phi, dtype)
-    alpha_conjugate = tf.complex(r * tf.cos(phi), -r * tf.sin(phi))[..., None]
-    sqrt_m = tf.constant(np.sqrt(np.arange(cutoff)), dtype)
-    column = coherent_state(r, phi, cutoff, dtype)
-    columns = [column]
-    for n in range(cutoff - 1):
-        column = (sqrt_m * _shift_down(column) - alpha_conjugate * column) / np.sqrt(n + 1)
-        columns.append(column)
-    return tf.stack(columns, axis=-1)
+    r, alpha = _alpha(r, phi)
+    index, inverse_factorials, sqrt_factorials = _displacement_tables(cutoff)
+    raising = _place(_scaled_powers(alpha, cutoff), index)  # [.., m, k]: α^(m−k)/(m−k)!
+    lowering = _place(_scaled_powers(-tf.math.conj(alpha), cutoff), index)  # [.., n, k]
+    weights = tf.constant(inverse_factorials, _WIDE)
+    product = tf.linalg.matmul(raising * weights, lowering, transpose_b=True)
+    scale = tf.constant(np.outer(sqrt_factorials, sqrt_factorials), _WIDE)
+    envelope = tf.cast(tf.exp(-0.5 * r * r), _WIDE)[..., None, None]
+    return tf.cast(envelope * scale * product, dtype)
+
+
+def _squeezing_parts(r, phi):
+    """tanh(r)·e^{iφ}/2 and log sech r (stable for large r) of S(r·e^{iφ})."""
+    r, phi = _as_real(r, tf.complex128), _as_real(phi, tf.complex128)
+    half_tanh = tf.complex(0.5 * tf.tanh(r) * tf.cos(phi), 0.5 * tf.tanh(r) * tf.sin(phi))
+    log_sech = -(tf.abs(r) + tf.math.log1p(tf.exp(-2.0 * tf.abs(r))) - np.log(2.0))
+    return half_tanh, log_sech
 
 
 def squeezed_vacuum(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
@@ -72,38 +127,29 @@ def squeezed_vacuum(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.T
     Returns:
         Tensor of shape broadcast(r, phi).shape + (cutoff,); odd entries are zero.
     """
-    r, phi = _as_real(r, dtype), _as_real(phi, dtype)
-    ratio = -tf.complex(tf.tanh(r) * tf.cos(phi), tf.tanh(r) * tf.sin(phi))
-    first = tf.cast(tf.sqrt(1.0 / tf.cosh(r)), dtype)
-    zero = tf.zeros_like(first)
-    amplitudes = [first, zero]
-    for m in range(2, cutoff):
-        amplitudes.append(ratio * np.sqrt((m - 1) / m) * amplitudes[m - 2])
-    return tf.stack(amplitudes[:cutoff], axis=-1)
+    return squeezing_matrix(r, phi, cutoff, dtype)[..., 0]
 
 
 def squeezing_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
     """Matrix ⟨m|S(z)|n⟩, m, n < cutoff, of S(z) = exp((z* a² − z a†²)/2), z = r·e^{iφ}.
 
-    Column 0 is squeezed vacuum; column n+1 follows from a† S = S(a† cosh r − e^{−iφ} a sinh r):
-    √(n+1) S[m, n+1] = √m sech r · S[m−1, n] + e^{−iφ} tanh r · √n S[m, n−1].
+    From the disentangled form S = exp(−½e^{iφ} tanh r · a†²) (sech r)^(n̂+½) exp(½e^{−iφ} tanh r · a²):
+    ⟨m|S|n⟩ = Σ_k E₊[m, k] (sech r)^(k+½) E₋[n, k], with E±[m, k] = c±^j/j! · √(m!/k!) for m = k + 2j,
+    c₊ = −½e^{iφ} tanh r and c₋ = ½e^{−iφ} tanh r. Every k ≤ min(m, n) is kept, so the entries are
+    the exact matrix elements of the untruncated operator.
 
     Returns:
         Tensor of shape broadcast(r, phi).shape + (cutoff, cutoff), indexed [..., m, n].
     """
-    r, phi = _as_real(r, dtype), _as_real(phi, dtype)
-    sech = tf.cast(1.0 / tf.cosh(r), dtype)[..., None]
-    tanh_phase = tf.complex(tf.tanh(r) * tf.cos(phi), -tf.tanh(r) * tf.sin(phi))[..., None]
-    sqrt_m = tf.constant(np.sqrt(np.arange(cutoff)), dtype)
-    columns = [squeezed_vacuum(r, phi, cutoff, dtype)]
-    previous = tf.zeros_like(columns[0])
-    for n in range(cutoff - 1):
-        column = (sqrt_m * sech * _shift_down(columns[n]) + tanh_phase * np.sqrt(n) * previous) / np.sqrt(
-            n + 1
-        )
-        previous = columns[n]
-        columns.append(column)
-    return tf.stack(columns, axis=-1)
+    half_tanh, log_sech = _squeezing_parts(r, phi)
+    index, ratio = _squeezing_tables(cutoff)
+    half = cutoff // 2 + 1
+    ratio = tf.constant(ratio, _WIDE)
+    raising = _place(_scaled_powers(-half_tanh, half), index) * ratio
+    lowering = _place(_scaled_powers(tf.math.conj(half_tanh), half), index) * ratio
+    levels = tf.constant(np.arange(cutoff) + 0.5, tf.float64)
+    diagonal = tf.cast(tf.exp(log_sech[..., None] * levels), _WIDE)
+    return tf.cast(tf.linalg.matmul(raising * diagonal[..., None, :], lowering, transpose_b=True), dtype)
 
 
 def number_phases(angle, cutoff: int, power: int = 1, dtype: tf.DType = tf.complex64) -> tf.Tensor:
