@@ -1,4 +1,4 @@
-"""The interface every engine implements."""
+"""The interface every engine implements: run a program, give its ket, and measure ancillas of it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import dataclasses
 
 import strawberryfields as sf
 import tensorflow as tf
+
+from qgan.engines.measurement import HeraldedOutput, heralded_moments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,3 +49,37 @@ class Engine(abc.ABC):
         Returns:
             The EngineOutput, differentiable with respect to the argument tensors.
         """
+
+    @abc.abstractmethod
+    def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
+        """Runs `program` on the vacuum and returns its truncated ket.
+
+        Args: as for `run`.
+
+        Returns:
+            Complex tensor (batch, cutoff, …, cutoff), one axis per mode, differentiable with respect
+            to the argument tensors.
+        """
+
+    def heralded(
+        self,
+        program: sf.Program,
+        arguments: dict,
+        batch_size: int,
+        output_modes,
+        ancilla_modes,
+        detector: str = "pnr",
+    ) -> HeraldedOutput:
+        """Runs `program`, measures `ancilla_modes` and reads the conditional means of `output_modes`.
+
+        Args:
+            program, arguments, batch_size: as for `run`.
+            output_modes: modes whose conditional ⟨x⟩ and ⟨p⟩ are read.
+            ancilla_modes: modes measured by the detectors.
+            detector: "pnr" (photon-number resolving) or "threshold" (click / no click).
+
+        Returns:
+            The HeraldedOutput: every outcome's probability and conditional means, and the trace.
+        """
+        ket = self.ket(program, arguments, batch_size)
+        return heralded_moments(ket, output_modes, ancilla_modes, detector)

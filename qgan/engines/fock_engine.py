@@ -116,6 +116,11 @@ class FockEngine(Engine):
         return tf.constant(parameter, self.real_dtype)
 
     def run(self, program: sf.Program, arguments: dict, batch_size: int) -> EngineOutput:
+        state = self.ket(program, arguments, batch_size)
+        modes = program.num_subsystems
+        return EngineOutput(x_means=_x_expectations(state, modes, self.real_dtype), trace=_trace(state))
+
+    def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
         modes = program.num_subsystems
         cutoff = self.cutoff
         # per-mode vectors while the state is a product; None stands for the vacuum
@@ -157,7 +162,7 @@ class FockEngine(Engine):
 
         if state is None:
             state = self._product_state(vectors, batch_size)
-        return EngineOutput(x_means=_x_expectations(state, modes, self.real_dtype), trace=_trace(state))
+        return state
 
     def _product_state(self, vectors: list, batch_size) -> tf.Tensor:
         """The (batch, cutoff, …) tensor product of the per-mode vectors."""

@@ -26,13 +26,20 @@ class StrawberryFieldsEngine(Engine):
     name = "sf"
     supports_graph = False
 
-    def run(self, program: sf.Program, arguments: dict, batch_size: int) -> EngineOutput:
+    def _state(self, program: sf.Program, arguments: dict, batch_size: int):
         options = {"cutoff_dim": self.cutoff}
         if batch_size > 1:
             options["batch_size"] = batch_size
         else:  # SF's batched mode refuses a batch of one; run unbatched with scalar arguments
             arguments = {name: tf.reshape(value, ()) for name, value in arguments.items()}
-        state = sf.Engine("tf", backend_options=options).run(program, args=arguments).state
+        return sf.Engine("tf", backend_options=options).run(program, args=arguments).state
+
+    def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
+        ket = self._state(program, arguments, batch_size).ket()
+        return tf.reshape(ket, (batch_size,) + (self.cutoff,) * program.num_subsystems)
+
+    def run(self, program: sf.Program, arguments: dict, batch_size: int) -> EngineOutput:
+        state = self._state(program, arguments, batch_size)
         x_means = [state.quad_expectation(mode, 0.0)[0] for mode in range(program.num_subsystems)]
         x_means = tf.reshape(tf.stack(x_means, axis=-1), (batch_size, program.num_subsystems))
         trace = tf.reshape(tf.math.real(state.trace()), (batch_size,))
