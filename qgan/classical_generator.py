@@ -103,3 +103,76 @@ class ClassicalGenerator(CoordinateGenerator):
             jit_compile=self.jit_compile,
         )
         return config
+
+
+class ClassicalMixtureGenerator(CoordinateGenerator):
+    """A classical counterpart of the heralded circuit: learned outcome logits and an MLP per outcome.
+
+    Outcome n has probability softmax(logits)_n, independent of the latent; its coordinates are an
+    MLP of the latent and the outcome's one-hot code. Like the heralded circuit it is a mixture
+    generator: the latent's last column draws the outcome, and `mixture(z)` gives every outcome.
+
+    Args:
+        latent_dim: dimension of the continuous latent noise (the latent has one more column).
+        outcomes: number of outcomes.
+        hidden_units: widths of the MLP's hidden layers.
+        output_dim: dimension of the coordinates.
+        seed: seed of the weight initialisers.
+        jit_compile: compile `generate` with XLA.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        outcomes: int = 8,
+        hidden_units: tuple[int, ...] = (5, 5),
+        output_dim: int = 2,
+        seed: int | None = None,
+        jit_compile: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.continuous_dim = latent_dim
+        self.latent_dim = latent_dim + 1
+        self.outcomes = outcomes
+        self.hidden_units = tuple(hidden_units)
+        self.output_dim = output_dim
+        self.seed = seed
+        self.jit_compile = jit_compile
+        self.logits = self.add_weight(name="logits", shape=(outcomes,), initializer="zeros")
+        self.network = ClassicalGenerator(
+            latent_dim + outcomes,
+            hidden_units,
+            output_dim,
+            seed=seed,
+            jit_compile=jit_compile,
+            name="network",
+        )
+
+    def mixture(self, z):
+        """Every outcome's coordinates (batch, outcomes, output_dim), probabilities and a trace of ones."""
+        z = tf.convert_to_tensor(z, tf.float32)[:, : self.continuous_dim]
+        batch = tf.shape(z)[0]
+        codes = tf.broadcast_to(tf.eye(self.outcomes), tf.stack([batch, self.outcomes, self.outcomes]))
+        repeated = tf.broadcast_to(z[:, None, :], tf.stack([batch, self.outcomes, self.continuous_dim]))
+        inputs = tf.reshape(tf.concat([repeated, codes], axis=-1), (-1, self.continuous_dim + self.outcomes))
+        coordinates = tf.reshape(self.network(inputs), tf.stack([batch, self.outcomes, self.output_dim]))
+        probabilities = tf.broadcast_to(tf.nn.softmax(self.logits)[None, :], tf.stack([batch, self.outcomes]))
+        return coordinates, probabilities, tf.ones(tf.stack([batch]), tf.float32)
+
+    def call(self, z, return_trace: bool = False):
+        """Born-rule samples for latent z of shape (batch, latent_dim + 1), and traces of ones."""
+        coordinates, trace, _ = self.sample_outcomes(z)
+        return (coordinates, trace) if return_trace else coordinates
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_dim=self.continuous_dim,
+            outcomes=self.outcomes,
+            hidden_units=self.hidden_units,
+            output_dim=self.output_dim,
+            seed=self.seed,
+            jit_compile=self.jit_compile,
+        )
+        return config

@@ -9,10 +9,13 @@ import sys
 
 from qgan.config import (
     DATASETS,
+    DETECTORS,
     ENGINE_NAMES,
     GENERATORS,
     LR_SCHEDULES,
     NONFINITE_POLICIES,
+    QUADRATURES,
+    READOUTS,
     RECOVERIES,
     ConfigError,
     TrainConfig,
@@ -88,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "generator",
         "quantum = the CV circuit below; classical = a LeakyReLU MLP with two equal hidden layers sized to "
         "about the circuit's number of trainable parameters, trained by the same loop (a baseline: "
-        "only --modes, as its latent dimension, applies to it)",
+        "only --modes, as its latent dimension, applies to it); classical-mixture = learned categorical "
+        "logits over as many outcomes as --ancillas/--detector/--cutoff give, and an MLP of the "
+        "outcome and the latent sized to about the circuit, trained by the same marginalised loss",
         choices=GENERATORS,
     )
     _option(
@@ -127,6 +132,42 @@ def build_parser() -> argparse.ArgumentParser:
         "with a trainable weight per layer and mode",
         action=argparse.BooleanOptionalAction,
     )
+    _option(
+        circuit,
+        "readout",
+        "how the final state becomes coordinates: expectation = x-quadrature expectations of modes 0 "
+        "and 1; heralded = measure the last --ancillas modes by photon counting, and read the "
+        "conditional state's means (see --quadratures); the outcome is drawn by the Born rule",
+        choices=READOUTS,
+    )
+    _option(
+        circuit,
+        "ancillas",
+        "with --readout heralded (or --generator classical-mixture): measured ancilla modes, the last "
+        "ones of --modes",
+        type=int,
+    )
+    _option(
+        circuit,
+        "detector",
+        "with --readout heralded: pnr = photon-number resolving (cutoff^ancillas outcomes), threshold = "
+        "click / no click (2^ancillas outcomes)",
+        choices=DETECTORS,
+    )
+    _option(
+        circuit,
+        "quadratures",
+        "with --readout heralded: xp = (⟨x⟩, ⟨p⟩) of mode 0; xx = ⟨x⟩ of modes 0 and 1 (the expectation "
+        "readout always reads xx)",
+        choices=QUADRATURES,
+    )
+    _option(
+        circuit,
+        "ancilla_offset",
+        "with --readout heralded: fixed displacement added to each ancilla's first latent displacement, "
+        "so the photon counts start spread over many outcomes (|offset| ≤ 5)",
+        type=float,
+    )
 
     critic = parser.add_argument_group("critic")
     _option(
@@ -135,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         "hidden-layer widths of the MLP critic, comma separated",
         type=_critic_units,
         default=",".join(str(width) for width in DEFAULTS.critic_units),
+    )
+    _option(
+        critic,
+        "marginal_critic",
+        "with a mixture generator: score the critic's fake term as the exact average over outcomes "
+        "Σ p_n·D(G_n) rather than over Born-rule samples (lower variance)",
+        action=argparse.BooleanOptionalAction,
     )
 
     optimisation = parser.add_argument_group("optimisation")

@@ -12,7 +12,10 @@ DATASETS = ("ring", "grid", "file")
 NONFINITE_POLICIES = ("filter", "zero", "skip", "raise")
 RECOVERIES = ("rollback", "stop", "none")
 ENGINE_NAMES = ("fock", "sf")
-GENERATORS = ("quantum", "classical")
+GENERATORS = ("quantum", "classical", "classical-mixture")
+READOUTS = ("expectation", "heralded")
+DETECTORS = ("pnr", "threshold")
+QUADRATURES = ("xp", "xx")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 # what may differ between a saved run and the config that resumes it: the step budget and where it lives
 RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name")
@@ -65,8 +68,14 @@ class TrainConfig:
     max_kerr: float = 0.5
     init_std: float = 0.1
     reupload: bool = True
+    readout: str = "expectation"
+    ancillas: int = 1
+    detector: str = "pnr"
+    quadratures: str = "xp"
+    ancilla_offset: float = 0.0
     # critic
     critic_units: tuple[int, ...] = (64, 64)
+    marginal_critic: bool = False
     # optimisation
     g_lr: float = 1e-3
     d_lr: float = 1e-3
@@ -114,11 +123,37 @@ class TrainConfig:
             raise ConfigError(f"--generator {self.generator!r} is unknown; allowed: {', '.join(GENERATORS)}")
         if self.engine not in ENGINE_NAMES:
             raise ConfigError(f"--engine {self.engine!r} is unknown; allowed: {', '.join(ENGINE_NAMES)}")
-        for field in ("jit_compile", "reupload"):
+        for field in ("jit_compile", "reupload", "marginal_critic"):
             if not isinstance(getattr(self, field), bool):
                 value = getattr(self, field)
                 raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use true or false")
+        for field, allowed in (("readout", READOUTS), ("detector", DETECTORS), ("quadratures", QUADRATURES)):
+            if getattr(self, field) not in allowed:
+                raise ConfigError(
+                    f"{flag_name(field)} {getattr(self, field)!r} is unknown; allowed: {', '.join(allowed)}"
+                )
         self._check_int("modes", 2, 6)
+        heralded_circuit = self.generator == "quantum" and self.readout == "heralded"
+        free_modes = self.modes - (1 if self.quadratures == "xp" else 2)
+        if heralded_circuit and free_modes < 1:
+            raise ConfigError(
+                f"--modes {self.modes} leaves no ancilla: --quadratures {self.quadratures} reads "
+                f"{self.modes - free_modes} modes; allowed: --modes {self.modes - free_modes + 1} or more"
+            )
+        self._check_int("ancillas", 1, free_modes if heralded_circuit else 6)
+        if self.mixture_outcomes() > 4096:
+            raise ConfigError(
+                f"--ancillas {self.ancillas} with --cutoff {self.cutoff} and --detector {self.detector} "
+                f"gives {self.mixture_outcomes()} outcomes; allowed: at most 4096"
+            )
+        if (
+            not isinstance(self.ancilla_offset, int | float)
+            or isinstance(self.ancilla_offset, bool)
+            or not (math.isfinite(self.ancilla_offset) and abs(self.ancilla_offset) <= 5.0)
+        ):
+            raise ConfigError(
+                f"--ancilla-offset {self.ancilla_offset!r} is not allowed; use a finite number from -5 to 5"
+            )
         self._check_int("layers", 1, 64)
         self._check_int("cutoff", 2, 64)
         if self.cutoff**self.modes > 2**20:
@@ -195,8 +230,17 @@ class TrainConfig:
         raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use a finite number {rule}")
 
     def generator_label(self) -> str:
-        """Short name of the generator in run names and titles: the engine, or "classical"."""
-        return self.engine if self.generator == "quantum" else "classical"
+        """Short name of the generator in run names and titles: the engine (and readout), or the MLP's."""
+        if self.generator != "quantum":
+            return self.generator
+        return self.engine if self.readout == "expectation" else f"{self.engine}-heralded"
+
+    def mixture_outcomes(self) -> int:
+        """Outcomes of a mixture generator (heralded circuit or classical mixture); 0 for a plain map."""
+        heralded_circuit = self.generator == "quantum" and self.readout == "heralded"
+        if self.generator == "classical-mixture" or heralded_circuit:
+            return self.cutoff**self.ancillas if self.detector == "pnr" else 2**self.ancillas
+        return 0
 
     def guard_options(self) -> dict:
         """Keyword arguments of qgan.guard.GradientGuard for both players."""

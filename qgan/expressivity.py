@@ -32,6 +32,31 @@ def sector_targets(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.asarray(centers, np.float32)[sector]
 
 
+def outcome_loss(coordinates, probabilities, centers, balance_weight: float = 1.0):
+    """Direct-fit loss of a mixture generator: outcome n is sent to centre n, with equal weights.
+
+    mean_z (1/K) Σ_{n<K} ‖G_n(z) − c_n‖² plus balance_weight · KL(t ‖ q), where q is the batch's mean
+    outcome distribution and t is uniform over the first K outcomes: an outcome that starves costs
+    log(1/q_n), so every centre keeps its outcome. The assignment is fixed, not greedy: letting each
+    outcome take its nearest centre collapses onto few.
+
+    Args:
+        coordinates: (batch, outcomes, 2) every outcome's coordinates.
+        probabilities: (batch, outcomes) outcome probabilities (any normalisation).
+        centers: (K, 2) mode centres.
+        balance_weight: weight of the balance term.
+
+    Returns:
+        A scalar tensor.
+    """
+    outcomes = coordinates.shape[1]
+    used = min(outcomes, centers.shape[0])
+    squared = tf.reduce_sum(tf.square(coordinates[:, :used] - centers[:used]), axis=-1)
+    distribution = tf.reduce_mean(probabilities / tf.reduce_sum(probabilities, axis=1, keepdims=True), axis=0)
+    divergence = -tf.reduce_mean(tf.math.log(distribution[:used] * used + 1e-12))
+    return tf.reduce_mean(squared) + balance_weight * divergence
+
+
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     """What a direct fit reached.
@@ -70,10 +95,12 @@ def fit_sector_map(
 
     This bounds what adversarial training can reach: a generator that cannot fit clusters when
     each latent point's cluster is given cannot be expected to find them from a critic's signal.
-    Adam runs at `learning_rate` for 70% of the steps and at a tenth of it for the rest.
+    Adam runs at `learning_rate` for 70% of the steps and at a tenth of it for the rest. A mixture
+    generator (heralded circuit, classical mixture) is fitted by `outcome_loss` instead: its
+    outcomes, not its latent sectors, carry the clusters.
 
     Args:
-        generator: a CoordinateGenerator with a 2-D latent space.
+        generator: a CoordinateGenerator with a 2-D latent space (plus the outcome column of a mixture).
         target: a ring target (its centres and std).
         steps: gradient steps.
         learning_rate: Adam learning rate.
@@ -90,11 +117,17 @@ def fit_sector_map(
     optimizer.build(generator.trainable_variables)
     rng = np.random.default_rng(seed)
 
+    centers = tf.constant(target.centers, tf.float32)
+
     def step(z, goal):
         with tf.GradientTape() as tape:
-            coordinates, trace = generator(z, return_trace=True)
-            squared = tf.reduce_sum(tf.square(coordinates - goal), axis=1)
-            loss = tf.reduce_mean(squared) + trace_penalty * tf.reduce_mean(1.0 - trace)
+            if generator.outcomes:
+                coordinates, probabilities, trace = generator.mixture(z)
+                loss = outcome_loss(coordinates, probabilities, centers)
+            else:
+                coordinates, trace = generator(z, return_trace=True)
+                loss = tf.reduce_mean(tf.reduce_sum(tf.square(coordinates - goal), axis=1))
+            loss += trace_penalty * tf.reduce_mean(1.0 - trace)
         optimizer.apply(tape.gradient(loss, generator.trainable_variables), generator.trainable_variables)
         return loss
 
@@ -104,8 +137,8 @@ def fit_sector_map(
     for index in range(steps):
         if index == int(0.7 * steps):
             optimizer.learning_rate.assign(0.1 * learning_rate)
-        z = rng.uniform(-1.0, 1.0, (batch_size, 2)).astype(np.float32)
-        loss = compiled(tf.constant(z), tf.constant(sector_targets(z, target.centers)))
+        z = rng.uniform(-1.0, 1.0, (batch_size, generator.latent_dim)).astype(np.float32)
+        loss = compiled(tf.constant(z), tf.constant(sector_targets(z[:, :2], target.centers)))
     samples, trace = generator.generate(eval_samples, chunk_size=250, seed=seed + 1)
     coverage = mode_coverage(samples, target.centers, target.std)
     return FitResult(
@@ -146,11 +179,21 @@ def main(argv=None, log=print) -> int:
     )
     parser.add_argument("--layers", default="4,8", help="circuit depths, comma separated")
     parser.add_argument("--reupload", default="yes,no", help="latent re-uploading: yes, no or both")
+    parser.add_argument(
+        "--readout",
+        default="expectation",
+        help="circuit readouts, comma separated: expectation, heralded (a pnr ancilla; ⟨x⟩, ⟨p⟩ of mode 0)",
+    )
+    parser.add_argument(
+        "--ancilla-offset", type=float, default=1.8, help="with the heralded readout: the ancilla's offset"
+    )
     parser.add_argument("--cutoff", type=int, default=10, help="Fock cutoff")
     parser.add_argument(
         "--latent-scale", type=float, default=1.5, help="displacement per unit of latent noise"
     )
-    parser.add_argument("--classical-widths", default="5,16,64", help="MLP hidden widths (two equal layers)")
+    parser.add_argument(
+        "--classical-widths", default="5,16,64", help="MLP hidden widths (two equal layers); 'none' for none"
+    )
     parser.add_argument("--steps", type=int, default=3000, help="gradient steps per fit")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and latent points")
     parser.add_argument(
@@ -160,24 +203,34 @@ def main(argv=None, log=print) -> int:
     reupload = [{"yes": True, "no": False}.get(word) for word in args.reupload.split(",")]
     if None in reupload:
         parser.error(f"--reupload {args.reupload!r} is not allowed; use yes, no or yes,no")
+    readouts = args.readout.split(",")
+    if not set(readouts) <= {"expectation", "heralded"}:
+        parser.error(f"--readout {args.readout!r} is not allowed; use expectation, heralded or both")
     target = ring()
     models = []
-    for layers in _words(args.layers, int, "--layers"):
-        for upload in reupload:
-            models.append(
-                (
-                    f"quantum, {layers} layers{', re-uploading' if upload else ''}",
-                    lambda layers=layers, upload=upload: QuantumGenerator(
-                        modes=2,
-                        layers=layers,
-                        cutoff=args.cutoff,
-                        latent_scale=args.latent_scale,
-                        reupload=upload,
-                        seed=args.seed,
-                    ),
+    for readout in readouts:
+        for layers in _words(args.layers, int, "--layers"):
+            for upload in reupload:
+                heralded = f", heralded ({args.cutoff} outcomes)" if readout == "heralded" else ""
+                models.append(
+                    (
+                        f"quantum, {layers} layers{', re-uploading' if upload else ''}{heralded}",
+                        lambda layers=layers, upload=upload, readout=readout: QuantumGenerator(
+                            modes=2,
+                            layers=layers,
+                            cutoff=args.cutoff,
+                            latent_scale=args.latent_scale,
+                            reupload=upload,
+                            seed=args.seed,
+                            readout=readout,
+                            ancilla_offset=args.ancilla_offset if readout == "heralded" else 0.0,
+                        ),
+                    )
                 )
-            )
-    for width in _words(args.classical_widths, int, "--classical-widths"):
+    widths = (
+        [] if args.classical_widths == "none" else _words(args.classical_widths, int, "--classical-widths")
+    )
+    for width in widths:
         models.append(
             (
                 f"classical MLP 2-{width}-{width}-2",

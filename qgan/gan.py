@@ -6,7 +6,20 @@ import keras
 import tensorflow as tf
 
 from qgan.critic import gradient_penalty
+from qgan.generator import draw_outcome
 from qgan.guard import GradientGuard
+
+
+def outcome_weights(probabilities):
+    """Each row's outcome probabilities divided by their sum (the trace), for the Born-rule average."""
+    total = tf.reduce_sum(probabilities, axis=1, keepdims=True)
+    return probabilities / tf.maximum(total, keras.config.epsilon())
+
+
+def entropy(distribution):
+    """Shannon entropy (nats) of a probability vector; zero entries contribute 0."""
+    safe = tf.where(distribution > 0, distribution, tf.ones_like(distribution))
+    return -tf.reduce_sum(distribution * tf.math.log(safe))
 
 
 class MinMetric(keras.metrics.Metric):
@@ -37,6 +50,10 @@ class CoordinateGAN(keras.Model):
     players' updates go through a GradientGuard, so a NaN/Inf loss or gradient never reaches the
     weights.
 
+    A mixture generator (one with `outcomes` > 0, e.g. a heralded circuit) is trained on the
+    exact average over its outcomes, −E_z Σ_n w_n(z)·D(G_n(z)) with w_n = p_n/Σ_m p_m: no
+    sampling of outcomes in the generator's gradient, so no REINFORCE.
+
     Args:
         generator: a layer with `sample_latent(batch, seed)` and
             `call(z, return_trace=True)` returning (coordinates, Fock trace).
@@ -44,6 +61,9 @@ class CoordinateGAN(keras.Model):
         n_critic: critic steps per generator step.
         gp_weight: weight of the gradient penalty in the critic loss.
         trace_penalty: weight of mean(1 − trace) in the generator loss (keeps the state in the cutoff).
+        marginal_critic: with a mixture generator, score the critic's fake term as the exact average
+            over outcomes, Σ_n p_n·D(G_n(z)), instead of over Born-rule samples (the gradient penalty
+            still uses the samples).
         guard_options: keyword arguments of both players' GradientGuards (policy, clipping, recovery).
         seed: seed of the latent noise and the penalty's interpolation weights.
     """
@@ -55,6 +75,7 @@ class CoordinateGAN(keras.Model):
         n_critic: int = 5,
         gp_weight: float = 10.0,
         trace_penalty: float = 0.0,
+        marginal_critic: bool = False,
         guard_options: dict | None = None,
         seed: int | None = None,
         **kwargs,
@@ -65,6 +86,7 @@ class CoordinateGAN(keras.Model):
         self.n_critic = n_critic
         self.gp_weight = gp_weight
         self.trace_penalty = trace_penalty
+        self.marginal_critic = marginal_critic and bool(generator.outcomes)
         self.noise_seed = keras.random.SeedGenerator(seed)
         guard_options = dict(guard_options or {})
         self.critic_guard = GradientGuard(**guard_options, name="critic_guard")
@@ -82,6 +104,8 @@ class CoordinateGAN(keras.Model):
             )
         }
         self.trackers["trace_min"] = MinMetric(name="trace_min")
+        if generator.outcomes:
+            self.trackers["outcome_entropy"] = keras.metrics.Mean(name="outcome_entropy")
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         """Sets both optimizers and builds them and the guards on all their variables.
@@ -105,12 +129,28 @@ class CoordinateGAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z)
 
-    def critic_step(self, real, fake):
-        """One critic update on real and fake samples; returns the losses and the guard report."""
+    def marginal_score(self, coordinates, weights):
+        """E_z Σ_n w_n·D(G_n(z)) of every outcome's coordinates (batch, outcomes, d) and weights."""
+        flat = tf.reshape(coordinates, (-1, coordinates.shape[-1]))
+        scores = tf.reshape(self.critic(flat, training=True), tf.shape(weights))
+        return tf.reduce_mean(tf.reduce_sum(weights * scores, axis=1))
+
+    def critic_step(self, real, fake, fake_mixture=None):
+        """One critic update on real and fake samples; returns the losses and the guard report.
+
+        Args:
+            real: (batch, d) real samples.
+            fake: (batch, d) generated samples (for the gradient penalty, and for the fake term
+                unless fake_mixture is given).
+            fake_mixture: optional (coordinates (batch, outcomes, d), weights (batch, outcomes)) whose
+                weighted score is the fake term.
+        """
         with tf.GradientTape() as tape:
-            wasserstein = tf.reduce_mean(self.critic(real, training=True)) - tf.reduce_mean(
-                self.critic(fake, training=True)
-            )
+            if fake_mixture is None:
+                fake_score = tf.reduce_mean(self.critic(fake, training=True))
+            else:
+                fake_score = self.marginal_score(*fake_mixture)
+            wasserstein = tf.reduce_mean(self.critic(real, training=True)) - fake_score
             penalty = gradient_penalty(self.critic, real, fake, seed=self.noise_seed)
             d_loss = -wasserstein + self.gp_weight * penalty
         variables = self.critic.trainable_variables
@@ -122,20 +162,41 @@ class CoordinateGAN(keras.Model):
         """One generator update; returns the loss, the per-sample traces and the guard report."""
         z = self.generator.sample_latent(batch_size, seed=self.noise_seed)
         variables = self.generator.trainable_variables
+        weights = None
         with tf.GradientTape() as tape:
-            fake, trace = self.generator(z, return_trace=True)
-            g_loss = -tf.reduce_mean(self.critic(fake, training=True))
+            if self.generator.outcomes:
+                coordinates, probabilities, trace = self.generator.mixture(z)
+                weights = outcome_weights(probabilities)
+                g_loss = -self.marginal_score(coordinates, weights)
+            else:
+                fake, trace = self.generator(z, return_trace=True)
+                g_loss = -tf.reduce_mean(self.critic(fake, training=True))
             g_loss += self.trace_penalty * tf.reduce_mean(1.0 - trace)
         grads = tape.gradient(g_loss, variables)
         report = self.generator_guard.apply_gradients(self.g_optimizer, grads, variables, loss=g_loss)
+        if weights is not None:
+            self.trackers["outcome_entropy"].update_state(entropy(tf.reduce_mean(weights, axis=0)))
         return g_loss, trace, report
+
+    def critic_fakes(self, count):
+        """Fake samples for `count` critic rows, and (coordinates, weights) of every outcome when marginal."""
+        z = self.generator.sample_latent(count, seed=self.noise_seed)
+        if not self.generator.outcomes:
+            return self.generator(z), None
+        coordinates, probabilities, _ = self.generator.mixture(z)
+        fake = tf.gather(coordinates, draw_outcome(probabilities, z[:, -1]), axis=1, batch_dims=1)
+        return fake, (coordinates, outcome_weights(probabilities)) if self.marginal_critic else None
 
     def train_step(self, data):
         real_chunks = tf.split(data, self.n_critic, axis=0)
         batch_size = real_chunks[0].shape[0] or tf.shape(real_chunks[0])[0]
-        fakes = self.generator(self.generator.sample_latent(self.n_critic * batch_size, seed=self.noise_seed))
-        for real, fake in zip(real_chunks, tf.split(fakes, self.n_critic, axis=0)):
-            d_loss, wasserstein, penalty, d_report = self.critic_step(real, fake)
+        fakes, mixture = self.critic_fakes(self.n_critic * batch_size)
+        fake_chunks = tf.split(fakes, self.n_critic, axis=0)
+        mixtures = [None] * self.n_critic
+        if mixture is not None:
+            mixtures = list(zip(*(tf.split(part, self.n_critic, axis=0) for part in mixture)))
+        for real, fake, fake_mixture in zip(real_chunks, fake_chunks, mixtures):
+            d_loss, wasserstein, penalty, d_report = self.critic_step(real, fake, fake_mixture)
             self.trackers["d_loss"].update_state(d_loss)
             self.trackers["wasserstein"].update_state(wasserstein)
             self.trackers["gp"].update_state(penalty)

@@ -24,7 +24,17 @@ def _save(figure, path: str) -> str:
     return path
 
 
-def plot_samples(path, samples, target_points=None, centers=None, std=None, counts=None, title=""):
+def plot_samples(
+    path,
+    samples,
+    target_points=None,
+    centers=None,
+    std=None,
+    counts=None,
+    title="",
+    outcomes=None,
+    axis_labels=("x (mode 0 ⟨x̂⟩, after readout)", "y (mode 1 ⟨x̂⟩, after readout)"),
+):
     """Generated samples over the target: centres, 3·std circles, captured modes in green.
 
     Args:
@@ -35,6 +45,8 @@ def plot_samples(path, samples, target_points=None, centers=None, std=None, coun
         std: mode std; the circles have radius 3·std (drawn at least visibly large).
         counts: optional high-quality samples per mode; modes with a count > 0 are "captured".
         title: figure title.
+        outcomes: optional (N,) detector outcome of each sample; samples are then coloured by it.
+        axis_labels: what the two coordinates are.
 
     Returns:
         The path written.
@@ -43,7 +55,20 @@ def plot_samples(path, samples, target_points=None, centers=None, std=None, coun
     if target_points is not None:
         axes.scatter(*np.asarray(target_points).T, s=4, c="0.75", alpha=0.5, label="target samples")
     finite = np.all(np.isfinite(samples), axis=1)
-    axes.scatter(*np.asarray(samples)[finite].T, s=4, c="tab:blue", alpha=0.5, label="generated samples")
+    if outcomes is None:
+        axes.scatter(*np.asarray(samples)[finite].T, s=4, c="tab:blue", alpha=0.5, label="generated samples")
+    else:
+        outcomes = np.asarray(outcomes)
+        palette = plt.get_cmap("tab20")
+        for order, outcome in enumerate(np.unique(outcomes[finite])):
+            chosen = finite & (outcomes == outcome)
+            axes.scatter(
+                *np.asarray(samples)[chosen].T,
+                s=4,
+                color=palette(int(outcome) % 20),
+                alpha=0.6,
+                label="generated samples (colour: outcome)" if order == 0 else "_nolegend_",
+            )
     if centers is not None:
         centers = np.asarray(centers)
         captured = np.asarray(counts) > 0 if counts is not None else np.zeros(len(centers), bool)
@@ -60,11 +85,40 @@ def plot_samples(path, samples, target_points=None, centers=None, std=None, coun
         axes.set_xlim(-span, span)
         axes.set_ylim(-span, span)
     axes.set_aspect("equal")
-    axes.set_xlabel("x (mode 0 ⟨x̂⟩, after readout)")
-    axes.set_ylabel("y (mode 1 ⟨x̂⟩, after readout)")
+    axes.set_xlabel(axis_labels[0])
+    axes.set_ylabel(axis_labels[1])
     axes.set_title(title)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8, markerscale=2)
     axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_outcomes(path, outcomes, num_outcomes, title=""):
+    """How often each detector outcome was drawn (Born rule) among the evaluation samples.
+
+    Args:
+        path: PNG file to write.
+        outcomes: (N,) outcome index of each sample.
+        num_outcomes: number of possible outcomes (bars 0 … num_outcomes − 1).
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    outcomes = np.asarray(outcomes)
+    frequencies = np.bincount(outcomes, minlength=num_outcomes)[:num_outcomes] / max(len(outcomes), 1)
+    figure, axes = plt.subplots(figsize=(7.0, 4.0))
+    palette = plt.get_cmap("tab20")
+    positions = np.arange(num_outcomes)
+    axes.bar(positions, frequencies, color=[palette(index % 20) for index in positions])
+    uniform = axes.axhline(1 / num_outcomes, color="k", ls="--", lw=1, label="uniform over outcomes")
+    used = frequencies[frequencies > 0]
+    entropy = float(-np.sum(used * np.log(used)))
+    axes.set_xlabel("detector outcome")
+    axes.set_ylabel("fraction of samples")
+    axes.set_title(f"{title}\noutcome entropy {entropy:.2f} nats (uniform: {np.log(num_outcomes):.2f})")
+    axes.legend(handles=[uniform], fontsize=8, loc="upper right")
+    axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
 
 

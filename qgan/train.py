@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from qgan import plots, targets
-from qgan.classical_generator import ClassicalGenerator, matching_hidden_units
+from qgan.classical_generator import ClassicalGenerator, ClassicalMixtureGenerator, matching_hidden_units
 from qgan.config import ConfigError, TrainConfig, flag_name
 from qgan.coverage import CoverageReport, mode_coverage
 from qgan.critic import build_critic
@@ -45,6 +45,7 @@ METRIC_COLUMNS = (
     "modes_captured",
     "high_quality_fraction",
     "kl_uniform",
+    "outcome_entropy",
     "d_skipped_steps",
     "g_skipped_steps",
     "d_nonfinite_loss_steps",
@@ -59,6 +60,7 @@ METRIC_COLUMNS = (
     "g_recoveries",
 )
 PLOT_FILES = ("samples.png", "mode_counts.png", "coverage.png", "training.png")
+OUTCOME_COLUMNS = ("step", "outcome", "frequency", "mean_x", "mean_y", "spread")
 
 
 @dataclasses.dataclass
@@ -176,10 +178,28 @@ def build_generator(config: TrainConfig):
         seed=config.seed,
         jit_compile=config.jit_compile,
         reupload=config.reupload,
+        readout=config.readout,
+        ancillas=config.ancillas,
+        detector=config.detector,
+        quadratures=config.quadratures,
+        ancilla_offset=config.ancilla_offset,
         name="quantum_generator",
     )
     if config.generator == "quantum":
         return quantum
+    if config.generator == "classical-mixture":
+        outcomes = config.mixture_outcomes()
+        hidden_units = matching_hidden_units(
+            max(quantum.parameter_count() - outcomes, 1), config.modes + outcomes, 2
+        )
+        return ClassicalMixtureGenerator(
+            latent_dim=config.modes,
+            outcomes=outcomes,
+            hidden_units=hidden_units,
+            seed=config.seed,
+            jit_compile=config.jit_compile,
+            name="classical_mixture_generator",
+        )
     hidden_units = matching_hidden_units(quantum.parameter_count(), config.modes, 2)
     return ClassicalGenerator(
         latent_dim=config.modes,
@@ -207,6 +227,7 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
         n_critic=config.n_critic,
         gp_weight=config.gp_weight,
         trace_penalty=config.trace_penalty,
+        marginal_critic=config.marginal_critic,
         guard_options=config.guard_options(),
         seed=config.seed,
     )
@@ -239,21 +260,43 @@ def real_dataset(target: targets.Target, config: TrainConfig, start_step: int = 
 
 
 def evaluate(generator, target, num_samples: int, seed) -> tuple:
-    """Fresh samples, their traces and their coverage (None when the target has no centres)."""
-    samples, trace = generator.generate(num_samples, chunk_size=min(EVAL_CHUNK, num_samples), seed=seed)
+    """Fresh samples, their traces, their outcomes and their coverage (None without centres)."""
+    samples, trace, outcomes = generator.generate(
+        num_samples, chunk_size=min(EVAL_CHUNK, num_samples), seed=seed, outcomes=True
+    )
     coverage = None
     if target.centers is not None:
         coverage = mode_coverage(samples, target.centers, target.std)
-    return samples, trace, coverage
+    return samples, trace, outcomes, coverage
 
 
-def metrics_csv(rows) -> str:
-    """Metric rows as CSV text with the METRIC_COLUMNS header."""
+def outcome_rows(step: int, samples: np.ndarray, outcomes: np.ndarray) -> list:
+    """Per drawn outcome of an evaluation: its frequency, its samples' mean and RMS spread about it."""
+    rows = []
+    for outcome in np.unique(outcomes):
+        chosen = samples[outcomes == outcome]
+        mean = chosen.mean(axis=0)
+        spread = float(np.sqrt(np.mean(np.sum((chosen - mean) ** 2, axis=1))))
+        rows.append(
+            {
+                "step": step,
+                "outcome": int(outcome),
+                "frequency": len(chosen) / len(samples),
+                "mean_x": float(mean[0]),
+                "mean_y": float(mean[1]),
+                "spread": spread,
+            }
+        )
+    return rows
+
+
+def metrics_csv(rows, columns=METRIC_COLUMNS) -> str:
+    """Metric rows as CSV text with the header `columns`."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row[key] for key in METRIC_COLUMNS})
+        writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
     return buffer.getvalue()
 
 
@@ -265,6 +308,8 @@ def _format_progress(row, config, num_modes) -> str:
             f"modes {row['modes_captured']}/{num_modes}  HQ {100 * row['high_quality_fraction']:5.1f}%  "
             f"KL {row['kl_uniform']:.3f}"
         )
+    if row.get("outcome_entropy") is not None:
+        parts.append(f"H {row['outcome_entropy']:.2f}")
     parts.append(f"trace {row['eval_trace_mean']:.4f} (min {row['eval_trace_min']:.4f})")
     parts.append(f"skipped d{row['d_skipped_steps']} g{row['g_skipped_steps']}")
     parts.append(f"[{row['elapsed_s']:.0f} s]")
@@ -289,19 +334,21 @@ def make_checkpoint(gan: CoordinateGAN, step: tf.Variable) -> tf.train.Checkpoin
     )
 
 
-def read_metrics(run_dir: str, up_to_step: int) -> list:
-    """The metrics.csv rows of a run with step ≤ up_to_step, values parsed back."""
-    path = os.path.join(run_dir, "metrics.csv")
+def read_metrics(run_dir: str, up_to_step: int, name="metrics.csv", columns=METRIC_COLUMNS) -> list:
+    """The rows of a run's metrics.csv (or another table of `columns`) with step ≤ up_to_step, parsed."""
+    path = os.path.join(run_dir, name)
     if not os.path.exists(path):
         return []
     rows = []
     with open(path, encoding="utf-8") as handle:
         for raw in csv.DictReader(handle):
-            row = {key: None for key in METRIC_COLUMNS}
-            for key in METRIC_COLUMNS:
+            row = {key: None for key in columns}
+            for key in columns:
                 text = raw.get(key, "")
                 if text not in ("", None):
-                    row[key] = int(float(text)) if key == "step" or _is_count(key) else float(text)
+                    row[key] = (
+                        int(float(text)) if key in ("step", "outcome") or _is_count(key) else float(text)
+                    )
             if row["step"] is not None and row["step"] <= up_to_step:
                 rows.append(row)
     return rows
@@ -353,6 +400,9 @@ class TrainingLoop(keras.callbacks.Callback):
         self.log = log
         self.last = None
         self.last_logs = {}
+        self.outcome_rows = (
+            read_metrics(run_dir, rows[-1]["step"], "outcomes.csv", OUTCOME_COLUMNS) if rows else []
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(1)
@@ -370,7 +420,7 @@ class TrainingLoop(keras.callbacks.Callback):
         step = int(self.step.numpy())
         if self.rows and self.rows[-1]["step"] == step:
             return
-        samples, trace, coverage = evaluate(
+        samples, trace, outcomes, coverage = evaluate(
             self.model.generator, self.target, self.config.eval_samples, seed=[self.config.seed, step]
         )
         row = {key: None for key in METRIC_COLUMNS}
@@ -387,8 +437,13 @@ class TrainingLoop(keras.callbacks.Callback):
             row["high_quality_fraction"] = coverage.high_quality_fraction
             row["kl_uniform"] = coverage.kl_uniform
         self.rows.append(row)
-        self.last = (samples, trace, coverage)
+        self.last = (samples, trace, outcomes, coverage)
         write_atomic(os.path.join(self.run_dir, "metrics.csv"), metrics_csv(self.rows))
+        if self.model.generator.outcomes:
+            self.outcome_rows += outcome_rows(step, samples, outcomes)
+            write_atomic(
+                os.path.join(self.run_dir, "outcomes.csv"), metrics_csv(self.outcome_rows, OUTCOME_COLUMNS)
+            )
         for metric in self.model.metrics:
             metric.reset_state()
         num_modes = len(self.target.centers) if self.target.centers is not None else 0
@@ -406,14 +461,37 @@ def _generator_description(config: TrainConfig, generator) -> str:
     if isinstance(generator, ClassicalGenerator):
         widths = "-".join(str(width) for width in (generator.latent_dim, *generator.hidden_units, 2))
         return f"classical MLP {widths} ({generator.parameter_count()} parameters)"
+    if isinstance(generator, ClassicalMixtureGenerator):
+        widths = "-".join(str(width) for width in (generator.continuous_dim, *generator.hidden_units, 2))
+        return (
+            f"classical mixture of {generator.outcomes} outcomes, MLP {widths} "
+            f"({generator.parameter_count()} parameters)"
+        )
     reupload = ", re-uploading" if config.reupload else ""
+    readout = ""
+    if config.readout == "heralded":
+        readout = (
+            f", heralded on {config.ancillas} {config.detector} ancilla{'s' if config.ancillas > 1 else ''} "
+            f"({generator.outcomes} outcomes, {config.quadratures})"
+        )
     return (
         f"{config.engine} engine, {config.modes} modes, {config.layers} layers, cutoff {config.cutoff}"
-        f"{reupload} ({generator.parameter_count()} parameters)"
+        f"{reupload}{readout} ({generator.parameter_count()} parameters)"
     )
 
 
-def _draw_plots(run_dir, config, generator, target, rows, samples, coverage) -> None:
+def _axis_labels(config: TrainConfig) -> tuple[str, str]:
+    if config.generator != "quantum":
+        return ("x", "y")
+    if config.readout == "heralded":
+        given = "given the outcome, after readout"
+        if config.quadratures == "xp":
+            return (f"x (mode 0 ⟨x̂⟩ {given})", f"y (mode 0 ⟨p̂⟩ {given})")
+        return (f"x (mode 0 ⟨x̂⟩ {given})", f"y (mode 1 ⟨x̂⟩ {given})")
+    return ("x (mode 0 ⟨x̂⟩, after readout)", "y (mode 1 ⟨x̂⟩, after readout)")
+
+
+def _draw_plots(run_dir, config, generator, target, rows, samples, outcomes, coverage) -> None:
     label = f"{target.name}, {_generator_description(config, generator)}"
     step = rows[-1]["step"]
     if coverage is not None:
@@ -431,7 +509,11 @@ def _draw_plots(run_dir, config, generator, target, rows, samples, coverage) -> 
         std=target.std,
         counts=None if coverage is None else coverage.counts,
         title=title,
+        outcomes=outcomes if generator.outcomes else None,
+        axis_labels=_axis_labels(config),
     )
+    if generator.outcomes:
+        plots.plot_outcomes(os.path.join(run_dir, "outcomes.png"), outcomes, generator.outcomes, title=label)
     if coverage is not None:
         plots.plot_mode_counts(
             os.path.join(run_dir, "mode_counts.png"),
@@ -532,12 +614,12 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
         loop.evaluate(loop.last_logs)  # a run stopped early (Ctrl-C, guard) still gets its final row
         loop.save_checkpoint()
     interrupted = interruption.requested and int(step.numpy()) < config.steps
-    samples, trace, coverage = (
+    samples, trace, outcomes, coverage = (
         loop.last
         if loop.last is not None
         else evaluate(gan.generator, target, config.eval_samples, seed=[config.seed, int(step.numpy())])
     )
-    _write_results(run_dir, config, target, gan, loop.rows, samples, coverage, loop.clock())
+    _write_results(run_dir, config, target, gan, loop.rows, samples, outcomes, coverage, loop.clock())
     elapsed = time.time() - started
     final_step = int(step.numpy())
     summary = f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
@@ -560,7 +642,7 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
     return TrainResult(run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step)
 
 
-def _write_results(run_dir, config, target, gan, rows, samples, coverage, elapsed_seconds) -> None:
+def _write_results(run_dir, config, target, gan, rows, samples, outcomes, coverage, elapsed_seconds) -> None:
     """coverage.json, samples.npy, the weights and the plots, each written atomically."""
     final = {
         "step": rows[-1]["step"],
@@ -572,10 +654,6 @@ def _write_results(run_dir, config, target, gan, rows, samples, coverage, elapse
     }
     write_atomic(os.path.join(run_dir, "coverage.json"), json.dumps(final, indent=2) + "\n")
 
-    def save_samples(path):
-        with open(path, "wb") as handle:
-            np.save(handle, samples)
-
     def save_generator(path):
         with open(path, "wb") as handle:
             np.savez(
@@ -583,7 +661,14 @@ def _write_results(run_dir, config, target, gan, rows, samples, coverage, elapse
                 **{variable.path.replace("/", "."): variable.numpy() for variable in gan.generator.weights},
             )
 
-    save_atomic(os.path.join(run_dir, "samples.npy"), save_samples)
+    save_atomic(os.path.join(run_dir, "samples.npy"), lambda path: _save_array(path, samples))
     save_atomic(os.path.join(run_dir, "generator.weights.npz"), save_generator)
     save_atomic(os.path.join(run_dir, "critic.weights.h5"), gan.critic.save_weights)
-    _draw_plots(run_dir, config, gan.generator, target, rows, samples, coverage)
+    if gan.generator.outcomes:
+        save_atomic(os.path.join(run_dir, "outcomes.npy"), lambda path: _save_array(path, outcomes))
+    _draw_plots(run_dir, config, gan.generator, target, rows, samples, outcomes, coverage)
+
+
+def _save_array(path, array) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)

@@ -1,5 +1,6 @@
 """Tests of qgan.classical_generator: the MLP baseline's size, forward pass and training end to end."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -85,3 +86,31 @@ def test_train_runs_the_classical_baseline_through_the_same_loop(tmp_path):
         "classical_generator.kernel_1",
         "classical_generator.kernel_2",
     ]
+
+
+def test_classical_mixture_is_softmax_logits_and_an_mlp_of_latent_and_outcome_code():
+    from qgan.classical_generator import ClassicalMixtureGenerator
+
+    generator = ClassicalMixtureGenerator(latent_dim=2, outcomes=3, hidden_units=(4,), seed=0)
+    generator.logits.assign([1.0, 0.0, -1.0])
+    z = np.array([[0.5, -1.0, 0.9], [0.0, 0.25, -0.9]], np.float32)
+    coordinates, probabilities, trace = (value.numpy() for value in generator.mixture(z))
+    softmax = np.exp([1.0, 0.0, -1.0]) / np.sum(np.exp([1.0, 0.0, -1.0]))
+    np.testing.assert_allclose(probabilities, np.stack([softmax, softmax]), rtol=1e-6)
+    np.testing.assert_array_equal(trace, [1.0, 1.0])
+    for outcome in range(3):
+        inputs = np.concatenate([z[:, :2], np.tile(np.eye(3)[outcome], (2, 1))], axis=1).astype(np.float32)
+        np.testing.assert_allclose(coordinates[:, outcome], generator.network(inputs).numpy(), atol=1e-6)
+    samples, traces = generator(z, return_trace=True)
+    # u = 0.95 falls in the last outcome (cumulative 0.665, 0.910), u = 0.05 in the first
+    np.testing.assert_allclose(samples.numpy(), [coordinates[0, 2], coordinates[1, 0]], atol=1e-6)
+
+
+def test_classical_mixture_is_sized_like_the_heralded_circuit():
+    config = TrainConfig(readout="heralded", cutoff=12)
+    quantum = build_generator(config)
+    mixture = build_generator(dataclasses.replace(config, generator="classical-mixture"))
+    assert quantum.outcomes == mixture.outcomes == 12
+    assert quantum.parameter_count() == 68 and quantum.latent_dim == mixture.latent_dim == 3
+    # 12 logits + an MLP (2 + 12) → 3 → 3 → 2: 12 + 45 + 12 + 8 = 77, the closest to 68 of equal widths
+    assert mixture.hidden_units == (3, 3) and mixture.parameter_count() == 77

@@ -58,6 +58,22 @@ BAD_INPUTS = [
     (["--gp-weight", "nan"], "--gp-weight nan is not allowed"),
     (["--clip-value", "-1"], "--clip-value -1.0 is not allowed"),
     (["--critic-units", "64,x"], "invalid value '64,x'"),
+    (["--readout", "homodyne"], "argument --readout: invalid choice: 'homodyne'"),
+    (["--detector", "apd"], "argument --detector: invalid choice: 'apd'"),
+    (["--quadratures", "pp"], "argument --quadratures: invalid choice: 'pp'"),
+    (
+        ["--readout", "heralded", "--ancillas", "2"],
+        "--ancillas 2 is not allowed; use an integer from 1 to 1",
+    ),
+    (
+        ["--readout", "heralded", "--quadratures", "xx"],
+        "--modes 2 leaves no ancilla: --quadratures xx reads 2 modes; allowed: --modes 3 or more",
+    ),
+    (["--ancilla-offset", "inf"], "--ancilla-offset inf is not allowed; use a finite number from -5 to 5"),
+    (
+        ["--readout", "heralded", "--modes", "4", "--ancillas", "3", "--cutoff", "17"],
+        "--ancillas 3 with --cutoff 17 and --detector pnr gives 4913 outcomes; allowed: at most 4096",
+    ),
     (["--generator", "boson"], "argument --generator: invalid choice: 'boson'"),
     (["--lr-schedule", "step"], "argument --lr-schedule: invalid choice: 'step'"),
     (["--lr-final-fraction", "1.5"], "--lr-final-fraction 1.5 is not allowed; use a finite number > 0"),

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from qgan.critic import build_critic
 from qgan.gan import CoordinateGAN
@@ -79,3 +80,71 @@ def test_guard_options_reach_both_players_and_nan_batches_trigger_a_critic_rollb
     assert int(logs["d_recoveries"]) == 1 and int(logs["g_recoveries"]) == 0
     assert float(gan.d_optimizer.learning_rate.numpy()) == np.float32(1e-3) * np.float32(0.5)
     assert all(np.all(np.isfinite(v.numpy())) for v in gan.critic.trainable_variables)
+
+
+def linear_critic(weights=(0.7, -0.4), bias=0.25):
+    inputs = keras.Input(shape=(2,))
+    outputs = keras.layers.Dense(1, name="score")(inputs)
+    critic = keras.Model(inputs, outputs)
+    critic.get_layer("score").set_weights(
+        [np.array(weights, np.float32)[:, None], np.array([bias], np.float32)]
+    )
+    return critic
+
+
+def mixture_gan(marginal_critic, latent):
+    from qgan.classical_generator import ClassicalMixtureGenerator
+
+    generator = ClassicalMixtureGenerator(latent_dim=2, outcomes=3, hidden_units=(4,), seed=1)
+    generator.logits.assign([0.5, -0.25, 0.0])
+    generator.sample_latent = lambda batch_size, seed=None: tf.constant(latent[:batch_size])
+    gan = CoordinateGAN(
+        generator, linear_critic(), n_critic=1, gp_weight=0.0, marginal_critic=marginal_critic, seed=0
+    )
+    gan.compile(
+        g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.0), run_eagerly=True
+    )
+    return gan
+
+
+LATENT = np.array([[0.3, -0.6, -0.9], [-0.2, 0.8, 0.95], [0.5, 0.1, 0.1]], np.float32)
+REAL = np.array([[1.0, 2.0], [-0.5, 0.5], [0.0, -1.0]], np.float32)
+
+
+def scores_by_hand(gan, latent):
+    coordinates, probabilities, _ = (value.numpy() for value in gan.generator.mixture(latent))
+    weights = probabilities / probabilities.sum(axis=1, keepdims=True)
+    scores = coordinates @ np.array([0.7, -0.4]) + 0.25
+    return coordinates, weights, scores
+
+
+def test_generator_loss_is_minus_the_outcome_weighted_critic_score_and_raises_it():
+    gan = mixture_gan(False, LATENT)
+    _, weights, scores = scores_by_hand(gan, LATENT)
+    expected = -np.mean(np.sum(weights * scores, axis=1))
+    g_loss, trace, _ = gan.generator_step(3)
+    assert float(g_loss) == pytest.approx(expected, abs=1e-6)
+    np.testing.assert_array_equal(trace.numpy(), [1.0, 1.0, 1.0])
+    _, weights_after, after = scores_by_hand(gan, LATENT)
+    # one SGD step on the generator raises the critic's weighted score of its outcomes
+    assert np.mean(np.sum(weights_after * after, axis=1)) > -expected + 1e-3
+    entropy = -np.sum(weights.mean(0) * np.log(weights.mean(0)))
+    assert float(gan.trackers["outcome_entropy"].result()) == pytest.approx(entropy, abs=1e-6)
+
+
+@pytest.mark.parametrize("marginal_critic", [False, True])
+def test_critic_loss_scores_real_minus_fake_sampled_or_marginalised(marginal_critic):
+    gan = mixture_gan(marginal_critic, LATENT)
+    coordinates, weights, scores = scores_by_hand(gan, LATENT)
+    real_score = np.mean(REAL @ np.array([0.7, -0.4]) + 0.25)
+    if marginal_critic:
+        fake_score = np.mean(np.sum(weights * scores, axis=1))
+    else:
+        cumulative = np.cumsum(weights, axis=1)[:, :-1]
+        drawn = np.sum(cumulative < ((LATENT[:, -1] + 1) / 2)[:, None], axis=1)
+        fake_score = np.mean(scores[np.arange(3), drawn])
+    fake, mixture = gan.critic_fakes(3)
+    d_loss, wasserstein, penalty, _ = gan.critic_step(tf.constant(REAL), fake, mixture)
+    assert float(wasserstein) == pytest.approx(real_score - fake_score, abs=1e-6)
+    assert float(d_loss) == pytest.approx(fake_score - real_score, abs=1e-6)
+    assert (mixture is not None) == marginal_critic

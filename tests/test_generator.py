@@ -176,7 +176,7 @@ def test_reuploading_with_zero_later_weights_is_the_plain_circuit(tol):
     plain = QuantumGenerator(modes=2, layers=3, cutoff=8, init_std=0.3, seed=3)
     reupload = QuantumGenerator(modes=2, layers=3, cutoff=8, init_std=0.3, seed=3, reupload=True)
     assert reupload.latent_weights.shape == (3, 2)
-    np.testing.assert_array_equal(reupload.latent_weights.numpy(), np.ones((3, 2)))
+    np.testing.assert_array_equal(reupload.latent_weights.numpy(), np.full((3, 2), 1 / 3, np.float32))
     for group, weight in plain.group_weights.items():
         reupload.group_weights[group].assign(weight)
     reupload.latent_weights.assign([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
@@ -206,3 +206,75 @@ def test_reuploading_latent_weights_match_central_finite_differences():
         numeric[index] = (values[0] - values[1]) / (2 * step)
     weights.assign(base)
     np.testing.assert_allclose(gradient, numeric, rtol=2e-3, atol=2e-3)
+
+
+def test_reuploading_weights_start_at_one_over_the_number_of_layers():
+    generator = QuantumGenerator(modes=2, layers=4, cutoff=6, reupload=True, seed=0)
+    np.testing.assert_array_equal(generator.latent_weights.numpy(), np.full((4, 2), 0.25, np.float32))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_heralded_identity_circuit_gives_poisson_outcomes_and_the_latent_coherent_means(engine):
+    cutoff, scale, offset = 14, 0.5, 1.2
+    generator = QuantumGenerator(
+        modes=2,
+        layers=1,
+        cutoff=cutoff,
+        latent_scale=scale,
+        readout="heralded",
+        ancilla_offset=offset,
+        engine=engine,
+        seed=0,
+    )
+    zero_weights(generator)
+    assert generator.outcomes == cutoff and generator.latent_dim == 3
+    z = np.array([[0.4, -0.5, 0.0], [-1.0, 1.0, 0.0]], np.float32)
+    coordinates, probabilities, trace = (value.numpy() for value in generator.mixture(z))
+    for row, (z0, z1, _) in enumerate(z):
+        signal = coherent_amplitudes(scale * z0, cutoff)
+        ancilla = coherent_amplitudes(scale * z1 + offset, cutoff) ** 2
+        np.testing.assert_allclose(probabilities[row], ancilla * np.sum(signal**2), atol=2e-6)
+        mean_a = np.sum(signal[:-1] * signal[1:] * np.sqrt(np.arange(1, cutoff))) / np.sum(signal**2)
+        likely = ancilla > 1e-4
+        np.testing.assert_allclose(coordinates[row, likely, 0], 2 * mean_a, atol=1e-4)
+        np.testing.assert_allclose(coordinates[row, likely, 1], 0.0, atol=1e-4)
+    np.testing.assert_allclose(trace, probabilities.sum(axis=1), atol=1e-6)
+
+
+def test_draw_outcome_is_the_inverse_cdf_of_the_normalised_probabilities():
+    from qgan.generator import draw_outcome
+
+    probabilities = tf.constant([[0.1, 0.3, 0.0, 0.4], [0.1, 0.3, 0.0, 0.4], [0.5, 0.0, 0.0, 0.0]])
+    # u = (z + 1)/2 scaled by the row sum 0.8: thresholds 0.08, 0.4, 0.56 (rows 0-1) and 0.25 (row 2)
+    drawn = draw_outcome(probabilities, tf.constant([-0.8, 0.4, 0.99]))
+    assert drawn.numpy().tolist() == [0, 3, 0]
+    drawn = draw_outcome(probabilities[:2], tf.constant([-0.1, 1.0]))  # thresholds 0.36 and 0.8
+    assert drawn.numpy().tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_heralded_samples_are_the_drawn_outcomes_coordinates_eagerly_and_compiled(jit_compile):
+    generator = QuantumGenerator(
+        modes=3,
+        layers=2,
+        cutoff=5,
+        readout="heralded",
+        ancillas=2,
+        detector="threshold",
+        quadratures="xp",
+        init_std=0.3,
+        ancilla_offset=1.0,
+        seed=2,
+        jit_compile=jit_compile,
+        reupload=True,
+    )
+    assert (generator.outcomes, generator.output_modes, generator.ancilla_modes) == (4, (0,), (1, 2))
+    samples, trace, outcomes = generator.generate(40, chunk_size=20, seed=3, outcomes=True)
+    z = np.random.default_rng(3).uniform(-1.0, 1.0, size=(40, 4)).astype(np.float32)
+    coordinates, probabilities, expected_trace = generator.mixture(z)
+    weights = probabilities.numpy() / probabilities.numpy().sum(axis=1, keepdims=True)
+    expected_outcomes = np.sum(np.cumsum(weights, axis=1)[:, :-1] < ((z[:, -1] + 1) / 2)[:, None], axis=1)
+    np.testing.assert_array_equal(outcomes, expected_outcomes)
+    np.testing.assert_allclose(samples, coordinates.numpy()[np.arange(40), expected_outcomes], atol=1e-5)
+    np.testing.assert_allclose(trace, expected_trace.numpy(), atol=1e-6)
+    assert len(set(outcomes.tolist())) > 1

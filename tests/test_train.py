@@ -113,3 +113,63 @@ def test_script_trains_a_file_dataset_with_centres(tmp_path):
     final = json.loads((tmp_path / "results" / "mine" / "coverage.json").read_text())
     assert final["coverage"]["num_modes"] == 2
     assert final["coverage"]["num_samples"] == 50
+
+
+HERALDED = dict(
+    readout="heralded",
+    cutoff=6,
+    layers=1,
+    batch_size=16,
+    n_critic=2,
+    steps=300,
+    eval_every=50,
+    eval_samples=500,
+    g_lr=0.01,
+    d_lr=0.003,
+    latent_scale=0.2,
+    ancilla_offset=1.2,
+    marginal_critic=True,
+)
+
+
+@pytest.mark.slow
+def test_heralded_run_under_xla_lowers_the_wasserstein_estimate_and_uses_many_outcomes(tmp_path):
+    lines = []
+    config = TrainConfig(results_dir=str(tmp_path), run_name="heralded", **HERALDED)
+    assert config.jit_compile
+    result = train(config, log=lines.append)
+    assert "heralded on 1 pnr ancilla (6 outcomes, xp)" in lines[0]
+    wasserstein = [row["wasserstein"] for row in result.metrics]
+    # the estimate rises while the critic learns, then falls as the generator moves towards the ring
+    assert max(wasserstein) > 1.0 and wasserstein[-1] < 0.75 * max(wasserstein)
+    assert all(row["outcome_entropy"] > 1.0 for row in result.metrics)
+    assert result.metrics[-1]["eval_trace_min"] > 0.9
+    assert all(row["d_skipped_steps"] == 0 and row["g_skipped_steps"] == 0 for row in result.metrics)
+    run_dir = tmp_path / "heralded"
+    outcomes = np.load(run_dir / "outcomes.npy")
+    assert outcomes.shape == (500,) and len(np.unique(outcomes)) >= 3
+    assert {"outcomes.png", "outcomes.csv"} <= set(os.listdir(run_dir))
+    table = (run_dir / "outcomes.csv").read_text().splitlines()
+    assert table[0] == "step,outcome,frequency,mean_x,mean_y,spread"
+    last = [row.split(",") for row in table[1:] if row.startswith("300,")]
+    assert sum(float(row[2]) for row in last) == pytest.approx(1.0)
+    assert sorted(int(row[1]) for row in last) == sorted(np.unique(outcomes).tolist())
+    samples = np.load(run_dir / "samples.npy")
+    for row in last:
+        chosen = samples[outcomes == int(row[1])]
+        np.testing.assert_allclose([float(row[3]), float(row[4])], chosen.mean(axis=0), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_classical_mixture_trains_through_the_same_compiled_loop(tmp_path):
+    config = TrainConfig(
+        results_dir=str(tmp_path),
+        run_name="mixture",
+        generator="classical-mixture",
+        **{**HERALDED, "steps": 20},
+    )
+    result = train(config, log=lambda line: None)
+    assert [row["step"] for row in result.metrics] == [20]
+    assert result.metrics[-1]["eval_trace_min"] == 1.0
+    assert np.isfinite(result.metrics[-1]["outcome_entropy"])
+    assert np.load(tmp_path / "mixture" / "outcomes.npy").max() < 6
