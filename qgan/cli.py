@@ -12,6 +12,7 @@ from qgan.config import (
     DETECTORS,
     ENGINE_NAMES,
     GENERATORS,
+    LR_SCHEDULE_PLAYERS,
     LR_SCHEDULES,
     NONFINITE_POLICIES,
     QUADRATURES,
@@ -212,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         "lr_final_fraction",
         "with --lr-schedule linear or cosine: the fraction of each learning rate left at the last step",
         type=float,
+    )
+    _option(
+        optimisation,
+        "lr_schedule_players",
+        "whose learning rate --lr-schedule decays: both players, or the generator only (the critic keeps "
+        "its full rate, so it still resolves small offsets late in training)",
+        choices=LR_SCHEDULE_PLAYERS,
     )
     _option(optimisation, "batch_size", "samples per critic step and per generator step", type=int)
     _option(optimisation, "steps", "generator steps (each after --n-critic critic steps)", type=int)

@@ -17,6 +17,7 @@ READOUTS = ("expectation", "heralded")
 DETECTORS = ("pnr", "threshold")
 QUADRATURES = ("xp", "xx")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+LR_SCHEDULE_PLAYERS = ("both", "generator")
 # what may differ between a saved run and the config that resumes it: the step budget and where it lives
 RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -88,6 +89,7 @@ class TrainConfig:
     trace_penalty: float = 1.0
     lr_schedule: str = "constant"
     lr_final_fraction: float = 0.1
+    lr_schedule_players: str = "both"
     batch_size: int = 64
     steps: int = 4000
     # gradient guard of both players
@@ -172,6 +174,11 @@ class TrainConfig:
                 f"--lr-schedule {self.lr_schedule!r} is unknown; allowed: {', '.join(LR_SCHEDULES)}"
             )
         self._check_float("lr_final_fraction", minimum=0.0, inclusive=False, maximum=1.0)
+        if self.lr_schedule_players not in LR_SCHEDULE_PLAYERS:
+            raise ConfigError(
+                f"--lr-schedule-players {self.lr_schedule_players!r} is unknown; "
+                f"allowed: {', '.join(LR_SCHEDULE_PLAYERS)}"
+            )
         if self.std is not None:
             self._check_float("std", minimum=0.0, inclusive=False)
         for field in ("clip_value", "clip_norm", "global_clip_norm"):

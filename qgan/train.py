@@ -316,6 +316,13 @@ def _format_progress(row, config, num_modes) -> str:
     return "  ".join(parts)
 
 
+def decaying_optimizers(gan: CoordinateGAN, config: TrainConfig) -> list:
+    """The optimizers whose learning rate --lr-schedule decays (--lr-schedule-players)."""
+    if config.lr_schedule_players == "generator":
+        return [gan.g_optimizer]
+    return [gan.g_optimizer, gan.d_optimizer]
+
+
 def make_checkpoint(gan: CoordinateGAN, step: tf.Variable) -> tf.train.Checkpoint:
     """The whole training state: both players' weights and optimizers, guards, noise RNG, step."""
     guards = {
@@ -599,7 +606,7 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
             callbacks=[
                 GuardMonitor([gan.critic_guard, gan.generator_guard]),
                 LearningRateDecay(
-                    [gan.g_optimizer, gan.d_optimizer],
+                    decaying_optimizers(gan, config),
                     step,
                     config.steps,
                     config.lr_schedule,

@@ -59,6 +59,7 @@ BAD_INPUTS = [
     (["--clip-value", "-1"], "--clip-value -1.0 is not allowed"),
     (["--critic-units", "64,x"], "invalid value '64,x'"),
     (["--readout", "homodyne"], "argument --readout: invalid choice: 'homodyne'"),
+    (["--lr-schedule-players", "critic"], "argument --lr-schedule-players: invalid choice: 'critic'"),
     (["--detector", "apd"], "argument --detector: invalid choice: 'apd'"),
     (["--quadratures", "pp"], "argument --quadratures: invalid choice: 'pp'"),
     (

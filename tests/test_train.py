@@ -173,3 +173,11 @@ def test_classical_mixture_trains_through_the_same_compiled_loop(tmp_path):
     assert result.metrics[-1]["eval_trace_min"] == 1.0
     assert np.isfinite(result.metrics[-1]["outcome_entropy"])
     assert np.load(tmp_path / "mixture" / "outcomes.npy").max() < 6
+
+
+def test_lr_schedule_players_choose_which_optimizers_decay():
+    from qgan.train import build_gan, decaying_optimizers
+
+    gan = build_gan(TrainConfig(generator="classical", jit_compile=False))
+    assert decaying_optimizers(gan, TrainConfig()) == [gan.g_optimizer, gan.d_optimizer]
+    assert decaying_optimizers(gan, TrainConfig(lr_schedule_players="generator")) == [gan.g_optimizer]
