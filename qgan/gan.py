@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from qgan.critic import gradient_penalty
-from qgan.generator import draw_outcome
+from qgan.generator import born_rule_samples
 from qgan.guard import GradientGuard
 
 
@@ -184,7 +184,7 @@ class CoordinateGAN(keras.Model):
         if not self.generator.outcomes:
             return self.generator(z), None
         coordinates, probabilities, _ = self.generator.mixture(z)
-        fake = tf.gather(coordinates, draw_outcome(probabilities, z[:, -1]), axis=1, batch_dims=1)
+        fake, _ = born_rule_samples(coordinates, probabilities, z)
         return fake, (coordinates, outcome_weights(probabilities)) if self.marginal_critic else None
 
     def train_step(self, data):

@@ -53,8 +53,7 @@ class CoordinateGenerator(keras.layers.Layer):
             coordinates, trace = self(z, return_trace=True)
             return coordinates, trace, tf.zeros(tf.shape(coordinates)[:1], tf.int32)
         coordinates, probabilities, trace = self.mixture(z)
-        outcome = draw_outcome(probabilities, z[:, -1])
-        chosen = tf.gather(coordinates, outcome, axis=1, batch_dims=1)
+        chosen, outcome = born_rule_samples(coordinates, probabilities, z)
         return chosen, trace, outcome
 
     def generate(self, num_samples: int, chunk_size: int = 256, seed: int | None = None, outcomes=False):
@@ -92,6 +91,21 @@ class CoordinateGenerator(keras.layers.Layer):
         return self._compiled_forward
 
 
+def born_rule_samples(coordinates, probabilities, z):
+    """Each row's sample of a mixture: the coordinates of the outcome its latent's last column draws.
+
+    Args:
+        coordinates: (batch, outcomes, d) every outcome's coordinates.
+        probabilities: (batch, outcomes) outcome probabilities.
+        z: (batch, latent_dim) latent noise; its last column draws the outcome.
+
+    Returns:
+        ((batch, d) samples, (batch,) int32 outcomes).
+    """
+    outcome = draw_outcome(probabilities, z[:, -1])
+    return tf.gather(coordinates, outcome, axis=1, batch_dims=1), outcome
+
+
 def draw_outcome(probabilities, uniform_latent):
     """The Born-rule outcome of each row: the inverse CDF of the normalised probabilities at u.
 
@@ -123,10 +137,12 @@ class QuantumGenerator(CoordinateGenerator):
     detectors; each outcome n has probability p_n(z), and the conditional state's means give
     the outcome's coordinates, (⟨x⟩, ⟨p⟩) of mode 0 (`quadratures` "xp") or ⟨x⟩ of modes 0 and 1
     ("xx"). The generator is then a mixture: the latent gains one column that draws the outcome
-    by the Born rule, and `mixture(z)` gives every outcome at once. Active gates are bounded: squeezing
-    r = max_squeeze·tanh(w), displacement d = max_displacement·tanh(w), Kerr κ = max_kerr·tanh(w);
-    passive angles are unbounded. The weights are the same list for
-    every engine, so `set_weights` carries a generator from one engine to another.
+    by the Born rule, and `mixture(z)` gives every outcome at once.
+
+    Active gates are bounded: squeezing r = max_squeeze·tanh(w), displacement
+    d = max_displacement·tanh(w), Kerr κ = max_kerr·tanh(w); passive angles are unbounded. The
+    weights are the same list for every engine, so `set_weights` carries a generator from one
+    engine to another.
 
     Args:
         modes: optical modes (the latent dimension too).
