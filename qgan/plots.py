@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import textwrap  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -13,6 +15,14 @@ from qgan.files import save_atomic  # noqa: E402
 
 CAPTURED_COLOUR = "tab:green"
 MISSED_COLOUR = "tab:red"
+
+
+def _set_title(axes, title: str, fontsize: float = 12.0) -> None:
+    """Sets a title wrapped to the figure's width, so that no line runs past its edges."""
+    width_points = axes.figure.get_figwidth() * 72
+    characters = max(20, int(width_points / (0.6 * fontsize)))
+    lines = [textwrap.fill(line, characters) for line in str(title).splitlines()]
+    axes.set_title("\n".join(lines), fontsize=fontsize)
 
 
 def _save(figure, path: str) -> str:
@@ -87,7 +97,7 @@ def plot_samples(
     axes.set_aspect("equal")
     axes.set_xlabel(axis_labels[0])
     axes.set_ylabel(axis_labels[1])
-    axes.set_title(title)
+    _set_title(axes, title)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8, markerscale=2)
     axes.grid(alpha=0.3)
     return _save(figure, path)
@@ -116,7 +126,7 @@ def plot_outcomes(path, outcomes, num_outcomes, title=""):
     entropy = float(-np.sum(used * np.log(used)))
     axes.set_xlabel("detector outcome")
     axes.set_ylabel("fraction of samples")
-    axes.set_title(f"{title}\noutcome entropy {entropy:.2f} nats (uniform: {np.log(num_outcomes):.2f})")
+    _set_title(axes, f"{title}\noutcome entropy {entropy:.2f} nats (uniform: {np.log(num_outcomes):.2f})")
     axes.legend(handles=[uniform], fontsize=8, loc="upper right")
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
@@ -149,7 +159,7 @@ def plot_mode_counts(path, counts, num_samples, title=""):
     axes.set_ylim(0, 1.3 * max(counts.max(), num_samples / len(counts)))
     axes.set_xlabel("mode index")
     axes.set_ylabel("high-quality samples")
-    axes.set_title(title)
+    _set_title(axes, title)
     axes.legend(handles, labels, fontsize=8, loc="upper right")
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
@@ -190,7 +200,7 @@ def plot_coverage(path, metrics, num_modes, title=""):
     lines = top.get_legend_handles_labels()
     twin_lines = twin.get_legend_handles_labels()
     top.legend(lines[0] + twin_lines[0], lines[1] + twin_lines[1], loc="upper left", fontsize=8)
-    top.set_title(title)
+    _set_title(top, title)
     top.grid(alpha=0.3)
     bottom.plot(
         steps,
@@ -228,7 +238,7 @@ def plot_training(path, metrics, title=""):
     ):
         losses.plot(steps, _column(metrics, name), "o-", ms=3, label=label)
     losses.set_ylabel("loss")
-    losses.set_title(title)
+    _set_title(losses, title)
     losses.legend(fontsize=8)
     losses.grid(alpha=0.3)
     norm_values = []
@@ -296,6 +306,6 @@ def plot_heatmap(path, cells, x_label, y_label, title=""):
     )
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
-    axes.set_title(title, fontsize=9)
+    _set_title(axes, title, fontsize=9)
     figure.colorbar(image, ax=axes, label="high-quality samples (%)")
     return _save(figure, path)
