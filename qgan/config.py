@@ -26,11 +26,17 @@ RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def conflicting_settings(current: dict, saved: dict) -> list[str]:
     """Fields of a config dict that differ from a saved run's config.json, outside RESUMABLE_CHANGES.
 
+    A key the saved file lacks (a flag added after the run was saved) stands for that flag's
+    default, which is how the run was trained.
+
     Returns:
-        The differing field names, sorted; keys the saved file lacks count as differing.
+        The differing field names, sorted.
     """
+    defaults = TrainConfig().to_dict()
     return sorted(
-        key for key in current if key not in RESUMABLE_CHANGES and saved.get(key, object()) != current[key]
+        key
+        for key in current
+        if key not in RESUMABLE_CHANGES and saved.get(key, defaults.get(key, object())) != current[key]
     )
 
 
@@ -267,7 +273,7 @@ class TrainConfig:
             saved: the saved run's config.json.
 
         Returns:
-            The differing field names, sorted; keys the saved file lacks count as differing.
+            The differing field names, sorted; a key the saved file lacks stands for its default.
         """
         return conflicting_settings(self.to_dict(), saved)
 

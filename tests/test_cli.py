@@ -189,3 +189,13 @@ def test_file_dataset_with_centres_loads(files, tmp_path):
     target = make_target(TrainConfig(dataset="file", data=files["good.csv"], centers=str(centers)))
     assert target.centers.shape == (2, 2)
     assert target.std == pytest.approx(np.sqrt(2.0 / 3.0 / 2.0))
+
+
+def test_a_saved_config_without_a_newer_flag_stands_for_its_default():
+    from qgan.config import conflicting_settings
+
+    saved = TrainConfig(g_lr=0.01).to_dict()
+    del saved["readout"], saved["marginal_critic"]  # saved before these flags existed
+    assert TrainConfig(g_lr=0.01).resume_conflicts(saved) == []
+    assert TrainConfig(g_lr=0.01, readout="heralded").resume_conflicts(saved) == ["readout"]
+    assert conflicting_settings(TrainConfig().to_dict(), saved) == ["g_lr"]
