@@ -75,8 +75,8 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
     import numpy as np
     import tensorflow as tf
 
+    from qgan.builders import build_gan
     from qgan.config import TrainConfig
-    from qgan.train import build_gan
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qgan.builders import build_generator
 from qgan.classical_generator import ClassicalGenerator, matching_hidden_units, mlp_parameter_count
 from qgan.config import TrainConfig
-from qgan.train import build_generator, train
+from qgan.train import train
 
 
 def test_parameter_count_of_a_dense_network():

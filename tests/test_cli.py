@@ -182,7 +182,7 @@ def test_engine_names_match_the_engine_registry():
 
 
 def test_file_dataset_with_centres_loads(files, tmp_path):
-    from qgan.train import make_target
+    from qgan.builders import make_target
 
     centers = tmp_path / "centers.npy"
     np.save(centers, np.array([[0.0, 0.0], [2.0, 2.0]]))

@@ -10,8 +10,9 @@ import pytest
 
 from qgan.config import TrainConfig
 from qgan.coverage import mode_coverage
+from qgan.run_folder import METRIC_COLUMNS, PLOT_FILES
 from qgan.targets import ring
-from qgan.train import METRIC_COLUMNS, PLOT_FILES, train
+from qgan.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -176,7 +177,7 @@ def test_classical_mixture_trains_through_the_same_compiled_loop(tmp_path):
 
 
 def test_lr_schedule_players_choose_which_optimizers_decay():
-    from qgan.train import build_gan, decaying_optimizers
+    from qgan.builders import build_gan, decaying_optimizers
 
     gan = build_gan(TrainConfig(generator="classical", jit_compile=False))
     assert decaying_optimizers(gan, TrainConfig()) == [gan.g_optimizer, gan.d_optimizer]

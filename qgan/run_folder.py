@@ -1,0 +1,248 @@
+"""A run's folder: preparing or reopening it, its metric tables, its result files and figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+
+import numpy as np
+
+from qgan import plots
+from qgan.builders import generator_description
+from qgan.config import ConfigError, TrainConfig, flag_name
+from qgan.files import save_atomic, write_atomic
+
+METRIC_COLUMNS = (
+    "step",
+    "elapsed_s",
+    "d_loss",
+    "g_loss",
+    "wasserstein",
+    "gp",
+    "d_grad_norm",
+    "g_grad_norm",
+    "trace_mean",
+    "trace_min",
+    "eval_trace_mean",
+    "eval_trace_min",
+    "modes_captured",
+    "high_quality_fraction",
+    "kl_uniform",
+    "outcome_entropy",
+    "d_skipped_steps",
+    "g_skipped_steps",
+    "d_nonfinite_loss_steps",
+    "g_nonfinite_loss_steps",
+    "d_nonfinite_grads",
+    "g_nonfinite_grads",
+    "d_none_grads",
+    "g_none_grads",
+    "d_large_grads",
+    "g_large_grads",
+    "d_recoveries",
+    "g_recoveries",
+)
+
+PLOT_FILES = ("samples.png", "mode_counts.png", "coverage.png", "training.png")
+
+OUTCOME_COLUMNS = ("step", "outcome", "frequency", "mean_x", "mean_y", "spread")
+
+
+def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
+    """Creates or reopens results_dir/run_name.
+
+    A folder holding a run with checkpoints is resumed when its saved config.json matches
+    this config in everything but the step budget. Any other non-empty folder is refused, as
+    is a folder that cannot be written. Nothing is written before every check has passed.
+
+    Returns:
+        (run folder, whether to resume from its last checkpoint).
+
+    Raises:
+        ConfigError: naming the flag, the value and what is allowed.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_name = config.run_name or f"{config.dataset}-{config.generator_label()}-{stamp}"
+    run_dir = os.path.join(config.results_dir, run_name)
+    resumable = os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint"))
+    if resumable:
+        saved = _read_saved_config(run_dir, run_name)
+        conflicts = config.resume_conflicts(saved)
+        if conflicts:
+            details = ", ".join(
+                f"{flag_name(key)} {saved.get(key)!r} → {getattr(config, key)!r}" for key in conflicts
+            )
+            raise ConfigError(
+                f"--run-name {run_name!r} holds a run with other settings ({details}); only --steps may "
+                "change when resuming: repeat the saved settings or choose another --run-name"
+            )
+    elif config.resume:
+        raise ConfigError(
+            f"--resume: {run_dir} holds no checkpoint to resume; train it first without --resume"
+        )
+    elif os.path.isdir(run_dir) and os.listdir(run_dir):
+        raise ConfigError(
+            f"--run-name {run_name!r}: {run_dir} already holds files but no checkpoint; "
+            "choose another --run-name"
+        )
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = os.path.join(run_dir, ".write-test")
+        with open(probe, "w", encoding="utf-8") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ConfigError(
+            f"--results-dir {config.results_dir!r} cannot be written ({error.strerror or error}); "
+            "choose a writable folder"
+        ) from None
+    return run_dir, resumable
+
+
+def _read_saved_config(run_dir: str, run_name: str) -> dict:
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"--run-name {run_name!r}: its config.json cannot be read ({error}); choose another --run-name"
+        ) from None
+    if not isinstance(saved, dict):
+        raise ConfigError(
+            f"--run-name {run_name!r}: its config.json is not a settings object; choose another --run-name"
+        )
+    return saved
+
+
+def metrics_csv(rows, columns=METRIC_COLUMNS) -> str:
+    """Metric rows as CSV text with the header `columns`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
+    return buffer.getvalue()
+
+
+def read_metrics(run_dir: str, up_to_step: int, name="metrics.csv", columns=METRIC_COLUMNS) -> list:
+    """The rows of a run's metrics.csv (or another table of `columns`) with step ≤ up_to_step, parsed."""
+    path = os.path.join(run_dir, name)
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for raw in csv.DictReader(handle):
+            row = {key: None for key in columns}
+            for key in columns:
+                text = raw.get(key, "")
+                if text not in ("", None):
+                    row[key] = (
+                        int(float(text)) if key in ("step", "outcome") or is_count(key) else float(text)
+                    )
+            if row["step"] is not None and row["step"] <= up_to_step:
+                rows.append(row)
+    return rows
+
+
+def is_count(key: str) -> bool:
+    return key == "modes_captured" or key.endswith(("_steps", "_grads", "_recoveries"))
+
+
+def outcome_rows(step: int, samples: np.ndarray, outcomes: np.ndarray) -> list:
+    """Per drawn outcome of an evaluation: its frequency, its samples' mean and RMS spread about it."""
+    rows = []
+    for outcome in np.unique(outcomes):
+        chosen = samples[outcomes == outcome]
+        mean = chosen.mean(axis=0)
+        spread = float(np.sqrt(np.mean(np.sum((chosen - mean) ** 2, axis=1))))
+        rows.append(
+            {
+                "step": step,
+                "outcome": int(outcome),
+                "frequency": len(chosen) / len(samples),
+                "mean_x": float(mean[0]),
+                "mean_y": float(mean[1]),
+                "spread": spread,
+            }
+        )
+    return rows
+
+
+def axis_labels(config: TrainConfig) -> tuple[str, str]:
+    if config.generator != "quantum":
+        return ("x", "y")
+    if config.readout == "heralded":
+        given = "given the outcome, after readout"
+        if config.quadratures == "xp":
+            return (f"x (mode 0 ⟨x̂⟩ {given})", f"y (mode 0 ⟨p̂⟩ {given})")
+        return (f"x (mode 0 ⟨x̂⟩ {given})", f"y (mode 1 ⟨x̂⟩ {given})")
+    return ("x (mode 0 ⟨x̂⟩, after readout)", "y (mode 1 ⟨x̂⟩, after readout)")
+
+
+def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, coverage) -> None:
+    label = f"{target.name}, {generator_description(config, generator)}"
+    step = rows[-1]["step"]
+    if coverage is not None:
+        title = (
+            f"step {step}: {coverage.modes_captured}/{coverage.num_modes} modes, "
+            f"{100 * coverage.high_quality_fraction:.1f}% high quality, KL {coverage.kl_uniform:.3f}\n{label}"
+        )
+    else:
+        title = f"step {step}\n{label}"
+    plots.plot_samples(
+        os.path.join(run_dir, "samples.png"),
+        samples,
+        target_points=target.sample(len(samples), seed=config.seed + 1),
+        centers=target.centers,
+        std=target.std,
+        counts=None if coverage is None else coverage.counts,
+        title=title,
+        outcomes=outcomes if generator.outcomes else None,
+        axis_labels=axis_labels(config),
+    )
+    if generator.outcomes:
+        plots.plot_outcomes(os.path.join(run_dir, "outcomes.png"), outcomes, generator.outcomes, title=label)
+    if coverage is not None:
+        plots.plot_mode_counts(
+            os.path.join(run_dir, "mode_counts.png"),
+            coverage.counts,
+            coverage.num_samples,
+            title=title,
+        )
+        plots.plot_coverage(os.path.join(run_dir, "coverage.png"), rows, coverage.num_modes, title=label)
+    plots.plot_training(os.path.join(run_dir, "training.png"), rows, title=label)
+
+
+def write_results(run_dir, config, target, gan, rows, samples, outcomes, coverage, elapsed_seconds) -> None:
+    """coverage.json, samples.npy, the weights and the plots, each written atomically."""
+    final = {
+        "step": rows[-1]["step"],
+        "eval_samples": len(samples),
+        "trace_mean": rows[-1]["eval_trace_mean"],
+        "trace_min": rows[-1]["eval_trace_min"],
+        "coverage": None if coverage is None else coverage.as_dict(),
+        "elapsed_s": round(elapsed_seconds, 2),
+    }
+    write_atomic(os.path.join(run_dir, "coverage.json"), json.dumps(final, indent=2) + "\n")
+
+    def save_generator(path):
+        with open(path, "wb") as handle:
+            np.savez(
+                handle,
+                **{variable.path.replace("/", "."): variable.numpy() for variable in gan.generator.weights},
+            )
+
+    save_atomic(os.path.join(run_dir, "samples.npy"), lambda path: _save_array(path, samples))
+    save_atomic(os.path.join(run_dir, "generator.weights.npz"), save_generator)
+    save_atomic(os.path.join(run_dir, "critic.weights.h5"), gan.critic.save_weights)
+    if gan.generator.outcomes:
+        save_atomic(os.path.join(run_dir, "outcomes.npy"), lambda path: _save_array(path, outcomes))
+    draw_plots(run_dir, config, gan.generator, target, rows, samples, outcomes, coverage)
+
+
+def _save_array(path, array) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
