@@ -57,15 +57,15 @@ def _squeezing_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _scaled_powers(base: tf.Tensor, count: int) -> tf.Tensor:
     """[base^j / j!] for j < count, with one zero appended (the gather target of "no entry")."""
-    factorials = np.array([math.factorial(j) for j in range(count)], np.float64)
-    scaled = _powers(base, count) / tf.constant(factorials, _WIDE)
+    _, inverse_factorials, _ = _displacement_tables(count)
+    scaled = _powers(base, count) * tf.constant(inverse_factorials, _WIDE)
     return tf.concat([scaled, tf.zeros_like(scaled[..., :1])], axis=-1)
 
 
 def _place(values: tf.Tensor, index: np.ndarray) -> tf.Tensor:
-    """values[..., index] for a constant (cutoff, cutoff) index, as one contraction with a one-hot table."""
-    table = np.eye(values.shape[-1])[index]  # (cutoff, cutoff, len(values))
-    return tf.einsum("...i,mki->...mk", values, tf.constant(table, _WIDE))
+    """values[..., index] for a constant index array, as one contraction with a one-hot table."""
+    table = tf.constant(np.eye(values.shape[-1])[index], _WIDE)  # index.shape + (len(values),)
+    return tf.tensordot(values, table, axes=[[-1], [table.shape.rank - 1]])
 
 
 def _alpha(r, phi):
@@ -121,13 +121,25 @@ def _squeezing_parts(r, phi):
     return half_tanh, log_sech
 
 
+def _squeezing_raising(half_tanh: tf.Tensor, cutoff: int, column: int | None = None) -> tf.Tensor:
+    """E₊[m, k] = (−tanh r·e^{iφ}/2)^j/j! · √(m!/k!) for m = k + 2j (0 otherwise); only column k if given."""
+    index, ratio = _squeezing_tables(cutoff)
+    if column is not None:
+        index, ratio = index[:, column], ratio[:, column]
+    return _place(_scaled_powers(-half_tanh, cutoff // 2 + 1), index) * tf.constant(ratio, _WIDE)
+
+
 def squeezed_vacuum(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
     """Amplitudes ⟨n|S(z)|0⟩ of squeezed vacuum, z = r·e^{iφ}, S(z) = exp((z* a² − z a†²)/2).
+
+    Column 0 of `squeezing_matrix`: only k = 0 survives the sum, so ⟨m|S|0⟩ = E₊[m, 0] (sech r)^½.
 
     Returns:
         Tensor of shape broadcast(r, phi).shape + (cutoff,); odd entries are zero.
     """
-    return squeezing_matrix(r, phi, cutoff, dtype)[..., 0]
+    half_tanh, log_sech = _squeezing_parts(r, phi)
+    raising = _squeezing_raising(half_tanh, cutoff, column=0)
+    return tf.cast(raising * tf.cast(tf.exp(0.5 * log_sech), _WIDE)[..., None], dtype)
 
 
 def squeezing_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
@@ -144,9 +156,8 @@ def squeezing_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.
     half_tanh, log_sech = _squeezing_parts(r, phi)
     index, ratio = _squeezing_tables(cutoff)
     half = cutoff // 2 + 1
-    ratio = tf.constant(ratio, _WIDE)
-    raising = _place(_scaled_powers(-half_tanh, half), index) * ratio
-    lowering = _place(_scaled_powers(tf.math.conj(half_tanh), half), index) * ratio
+    raising = _squeezing_raising(half_tanh, cutoff)
+    lowering = _place(_scaled_powers(tf.math.conj(half_tanh), half), index) * tf.constant(ratio, _WIDE)
     levels = tf.constant(np.arange(cutoff) + 0.5, tf.float64)
     diagonal = tf.cast(tf.exp(log_sech[..., None] * levels), _WIDE)
     return tf.cast(tf.linalg.matmul(raising * diagonal[..., None, :], lowering, transpose_b=True), dtype)
