@@ -85,6 +85,7 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
         critic,
         n_critic=config.n_critic,
         gp_weight=config.gp_weight,
+        gp_target=config.gp_target,
         trace_penalty=config.trace_penalty,
         marginal_critic=config.marginal_critic,
         guard_options=config.guard_options(),
@@ -118,11 +119,12 @@ def real_dataset(target: targets.Target, config: TrainConfig, start_step: int = 
     return steps.map(load, num_parallel_calls=1, deterministic=True).prefetch(2)
 
 
-def decaying_optimizers(gan: CoordinateGAN, config: TrainConfig) -> list:
-    """The optimizers whose learning rate --lr-schedule decays (--lr-schedule-players)."""
-    if config.lr_schedule_players == "generator":
-        return [gan.g_optimizer]
-    return [gan.g_optimizer, gan.d_optimizer]
+def decaying_rates(gan: CoordinateGAN, config: TrainConfig) -> list:
+    """(optimizer, base rate, guard) of each player that --lr-schedule decays (--lr-schedule-players)."""
+    rates = [(gan.g_optimizer, config.g_lr, gan.generator_guard)]
+    if config.lr_schedule_players == "both":
+        rates.append((gan.d_optimizer, config.d_lr, gan.critic_guard))
+    return rates
 
 
 def make_checkpoint(gan: CoordinateGAN, step: tf.Variable) -> tf.train.Checkpoint:

@@ -197,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     _option(optimisation, "gp_weight", "weight λ of the gradient penalty in the critic loss", type=float)
     _option(
         optimisation,
+        "gp_target",
+        "the critic gradient norm the penalty pulls towards on real/fake interpolates: 1 is WGAN-GP; "
+        "0 is the zero-centred penalty, which damps the critic so point-like modes settle on their centres",
+        type=float,
+    )
+    _option(
+        optimisation,
         "trace_penalty",
         "weight of mean(1 − Fock trace) in the generator loss; keeps the state inside the cutoff (0 = off)",
         type=float,

@@ -92,6 +92,7 @@ class TrainConfig:
     d_beta2: float = 0.9
     n_critic: int = 5
     gp_weight: float = 10.0
+    gp_target: float = 1.0
     trace_penalty: float = 1.0
     lr_schedule: str = "constant"
     lr_final_fraction: float = 0.1
@@ -171,7 +172,14 @@ class TrainConfig:
             )
         for field in ("latent_scale", "g_lr", "d_lr", "init_std"):
             self._check_float(field, minimum=0.0, inclusive=False)
-        for field in ("max_squeeze", "max_displacement", "max_kerr", "gp_weight", "trace_penalty"):
+        for field in (
+            "max_squeeze",
+            "max_displacement",
+            "max_kerr",
+            "gp_weight",
+            "gp_target",
+            "trace_penalty",
+        ):
             self._check_float(field, minimum=0.0, inclusive=True)
         for field in ("g_beta1", "g_beta2", "d_beta1", "d_beta2"):
             self._check_float(field, minimum=0.0, inclusive=True, maximum=1.0)

@@ -46,9 +46,15 @@ def mode_coverage(
 
     Returns:
         The CoverageReport.
+
+    Raises:
+        ValueError: samples or centres not of shape (N, 2) / (K, 2), no centre, or std ≤ 0.
     """
-    samples = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    samples = np.asarray(samples, dtype=np.float64)
+    centers = np.asarray(centers, dtype=np.float64)
+    for name, array, rows in (("samples", samples, "N"), ("centers", centers, "K")):
+        if array.ndim != 2 or array.shape[1] != 2:
+            raise ValueError(f"mode_coverage: {name} have shape {array.shape}; allowed: ({rows}, 2)")
     if len(centers) == 0:
         raise ValueError("mode_coverage needs at least one centre")
     if not std > 0:

@@ -60,6 +60,8 @@ class CoordinateGAN(keras.Model):
         critic: a Keras model mapping coordinates to scores.
         n_critic: critic steps per generator step.
         gp_weight: weight of the gradient penalty in the critic loss.
+        gp_target: the gradient norm the penalty pulls towards: 1 for WGAN-GP, 0 for the zero-centred
+            penalty (a damped critic: the players settle instead of circling the equilibrium).
         trace_penalty: weight of mean(1 − trace) in the generator loss (keeps the state in the cutoff).
         marginal_critic: with a mixture generator, score the critic's fake term as the exact average
             over outcomes, Σ_n p_n·D(G_n(z)), instead of over Born-rule samples (the gradient penalty
@@ -74,6 +76,7 @@ class CoordinateGAN(keras.Model):
         critic,
         n_critic: int = 5,
         gp_weight: float = 10.0,
+        gp_target: float = 1.0,
         trace_penalty: float = 0.0,
         marginal_critic: bool = False,
         guard_options: dict | None = None,
@@ -85,6 +88,7 @@ class CoordinateGAN(keras.Model):
         self.critic = critic
         self.n_critic = n_critic
         self.gp_weight = gp_weight
+        self.gp_target = gp_target
         self.trace_penalty = trace_penalty
         self.marginal_critic = marginal_critic and bool(generator.outcomes)
         self.noise_seed = keras.random.SeedGenerator(seed)
@@ -151,7 +155,7 @@ class CoordinateGAN(keras.Model):
             else:
                 fake_score = self.marginal_score(*fake_mixture)
             wasserstein = tf.reduce_mean(self.critic(real, training=True)) - fake_score
-            penalty = gradient_penalty(self.critic, real, fake, seed=self.noise_seed)
+            penalty = gradient_penalty(self.critic, real, fake, target=self.gp_target, seed=self.noise_seed)
             d_loss = -wasserstein + self.gp_weight * penalty
         variables = self.critic.trainable_variables
         grads = tape.gradient(d_loss, variables)

@@ -1,4 +1,4 @@
-"""Learning-rate decay over a run, applied per step on top of whatever the guard's back-off did."""
+"""Learning-rate decay over a run: base rate × schedule factor × the guard's back-off, set every step."""
 
 from __future__ import annotations
 
@@ -34,33 +34,31 @@ def decay_factor(schedule: str, step: int, total_steps: int, final_fraction: flo
 
 
 class LearningRateDecay(keras.callbacks.Callback):
-    """Multiplies each optimizer's learning rate by f(s)/f(s−1) before generator step s+1.
+    """Sets each learning rate to base·f(step)·back-off before every generator step.
 
-    Scaling the current rate, instead of setting it, keeps any change made meanwhile (a guard's
-    rollback halving it) and continues correctly from a restored checkpoint.
+    The rate is computed from the base rate, the step and the step budget, never from the rate
+    the optimizer holds: a run extended with a larger budget follows the new schedule to its
+    end, and a guard's back-off (a separate factor, from its rollback count) is kept.
 
     Args:
-        optimizers: the Keras optimizers whose `learning_rate` decays.
+        rates: (optimizer, base learning rate, guard or None) per decaying optimizer; the guard's
+            `learning_rate_factor` is the back-off of its rollbacks so far.
         step: a variable holding the number of completed steps.
         total_steps: the run's step budget.
         schedule: one of LR_SCHEDULES.
-        final_fraction: the factor of the initial rate at the last step.
+        final_fraction: the factor of the base rate at the last step.
     """
 
-    def __init__(self, optimizers, step, total_steps: int, schedule: str, final_fraction: float):
+    def __init__(self, rates, step, total_steps: int, schedule: str, final_fraction: float):
         super().__init__()
-        self.optimizers = list(optimizers)
+        self.rates = list(rates)
         self.step = step
         self.total_steps = total_steps
         self.schedule = schedule
         self.final_fraction = final_fraction
 
     def on_train_batch_begin(self, batch, logs=None):
-        completed = int(self.step.numpy())
-        if self.schedule == "constant" or completed == 0:
-            return
-        ratio = decay_factor(self.schedule, completed, self.total_steps, self.final_fraction) / decay_factor(
-            self.schedule, completed - 1, self.total_steps, self.final_fraction
-        )
-        for optimizer in self.optimizers:
-            optimizer.learning_rate.assign(optimizer.learning_rate * ratio)
+        factor = decay_factor(self.schedule, int(self.step.numpy()), self.total_steps, self.final_fraction)
+        for optimizer, base_rate, guard in self.rates:
+            backoff = 1.0 if guard is None else guard.learning_rate_factor
+            optimizer.learning_rate.assign(base_rate * factor * backoff)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from qgan.builders import (
     build_gan,
-    decaying_optimizers,
+    decaying_rates,
     generator_description,
     make_checkpoint,
     make_target,
@@ -266,7 +266,7 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
             callbacks=[
                 GuardMonitor([gan.critic_guard, gan.generator_guard]),
                 LearningRateDecay(
-                    decaying_optimizers(gan, config),
+                    decaying_rates(gan, config),
                     step,
                     config.steps,
                     config.lr_schedule,

@@ -77,3 +77,18 @@ def test_as_dict_is_json_ready():
 def test_rejects_non_positive_std():
     with pytest.raises(ValueError, match="std > 0"):
         mode_coverage(np.zeros((1, 2)), CENTERS, 0.0)
+
+
+@pytest.mark.parametrize(
+    "samples, centers, message",
+    [
+        (np.zeros((4, 3)), CENTERS, r"samples have shape \(4, 3\); allowed: \(N, 2\)"),
+        (np.zeros(8), CENTERS, r"samples have shape \(8,\); allowed: \(N, 2\)"),
+        (np.zeros((2, 2, 2)), CENTERS, r"samples have shape \(2, 2, 2\)"),
+        (np.zeros((4, 2)), np.zeros(8), r"centers have shape \(8,\); allowed: \(K, 2\)"),
+        (np.zeros((4, 2)), np.zeros((4, 1)), r"centers have shape \(4, 1\)"),
+    ],
+)
+def test_rejects_samples_or_centres_that_are_not_two_dimensional_points(samples, centers, message):
+    with pytest.raises(ValueError, match=message):
+        mode_coverage(samples, centers, STD)

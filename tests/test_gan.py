@@ -92,14 +92,20 @@ def linear_critic(weights=(0.7, -0.4), bias=0.25):
     return critic
 
 
-def mixture_gan(marginal_critic, latent):
+def mixture_gan(marginal_critic, latent, gp_weight=0.0, gp_target=1.0):
     from qgan.classical_generator import ClassicalMixtureGenerator
 
     generator = ClassicalMixtureGenerator(latent_dim=2, outcomes=3, hidden_units=(4,), seed=1)
     generator.logits.assign([0.5, -0.25, 0.0])
     generator.sample_latent = lambda batch_size, seed=None: tf.constant(latent[:batch_size])
     gan = CoordinateGAN(
-        generator, linear_critic(), n_critic=1, gp_weight=0.0, marginal_critic=marginal_critic, seed=0
+        generator,
+        linear_critic(),
+        n_critic=1,
+        gp_weight=gp_weight,
+        gp_target=gp_target,
+        marginal_critic=marginal_critic,
+        seed=0,
     )
     gan.compile(
         g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.0), run_eagerly=True
@@ -148,3 +154,42 @@ def test_critic_loss_scores_real_minus_fake_sampled_or_marginalised(marginal_cri
     assert float(wasserstein) == pytest.approx(real_score - fake_score, abs=1e-6)
     assert float(d_loss) == pytest.approx(fake_score - real_score, abs=1e-6)
     assert (mixture is not None) == marginal_critic
+
+
+@pytest.mark.parametrize("gp_target", [1.0, 0.0])
+def test_critic_loss_adds_the_weighted_penalty_around_its_target_norm(gp_target):
+    gan = mixture_gan(True, LATENT, gp_weight=10.0, gp_target=gp_target)
+    _, weights, scores = scores_by_hand(gan, LATENT)
+    wasserstein = np.mean(REAL @ np.array([0.7, -0.4]) + 0.25) - np.mean(np.sum(weights * scores, axis=1))
+    # a linear critic's gradient is its weight vector (norm √0.65) at every interpolate
+    penalty = (np.sqrt(0.65) - gp_target) ** 2
+    fake, mixture = gan.critic_fakes(3)
+    d_loss, measured_wasserstein, measured_penalty, _ = gan.critic_step(tf.constant(REAL), fake, mixture)
+    assert float(measured_penalty) == pytest.approx(penalty, abs=1e-6)
+    assert float(measured_wasserstein) == pytest.approx(wasserstein, abs=1e-6)
+    assert float(d_loss) == pytest.approx(-wasserstein + 10.0 * penalty, abs=1e-5)
+
+
+def test_plain_generator_loss_is_minus_the_mean_critic_score_and_a_step_raises_it():
+    from qgan.classical_generator import ClassicalGenerator
+
+    generator = ClassicalGenerator(latent_dim=2, hidden_units=(4,), seed=3)
+    generator.sample_latent = lambda batch_size, seed=None: tf.constant(LATENT[:batch_size, :2])
+    gan = CoordinateGAN(generator, linear_critic(), n_critic=1, gp_weight=0.0, trace_penalty=1.0, seed=0)
+    gan.compile(
+        g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.0), run_eagerly=True
+    )
+
+    def mean_score():
+        return float(np.mean(generator(LATENT[:, :2]).numpy() @ np.array([0.7, -0.4]) + 0.25))
+
+    before = mean_score()
+    g_loss, _, _ = gan.generator_step(3)
+    assert float(g_loss) == pytest.approx(-before, abs=1e-6)
+    assert mean_score() > before + 1e-3
+    # the critic's plain fake term: its loss is D(fake) − D(real), and the estimate is real − fake
+    fake = generator(LATENT[:, :2])
+    d_loss, wasserstein, _, _ = gan.critic_step(tf.constant(REAL), fake)
+    real_score = np.mean(REAL @ np.array([0.7, -0.4]) + 0.25)
+    assert float(wasserstein) == pytest.approx(real_score - mean_score(), abs=1e-6)
+    assert float(d_loss) == pytest.approx(mean_score() - real_score, abs=1e-6)

@@ -177,8 +177,13 @@ def test_classical_mixture_trains_through_the_same_compiled_loop(tmp_path):
 
 
 def test_lr_schedule_players_choose_which_optimizers_decay():
-    from qgan.builders import build_gan, decaying_optimizers
+    from qgan.builders import build_gan, decaying_rates
 
     gan = build_gan(TrainConfig(generator="classical", jit_compile=False))
-    assert decaying_optimizers(gan, TrainConfig()) == [gan.g_optimizer, gan.d_optimizer]
-    assert decaying_optimizers(gan, TrainConfig(lr_schedule_players="generator")) == [gan.g_optimizer]
+    assert decaying_rates(gan, TrainConfig(g_lr=2e-3, d_lr=3e-3)) == [
+        (gan.g_optimizer, 2e-3, gan.generator_guard),
+        (gan.d_optimizer, 3e-3, gan.critic_guard),
+    ]
+    assert decaying_rates(gan, TrainConfig(lr_schedule_players="generator")) == [
+        (gan.g_optimizer, 1e-3, gan.generator_guard)
+    ]

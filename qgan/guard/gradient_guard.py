@@ -282,6 +282,13 @@ class GradientGuard:
         return int(self._counters[RECOVERIES_COUNT].numpy())
 
     @property
+    def learning_rate_factor(self) -> float:
+        """The product of the back-offs applied so far: lr_backoff^rollbacks (1 without rollback)."""
+        if self.recovery != "rollback":
+            return 1.0
+        return float(self.lr_backoff**self.recoveries)
+
+    @property
     def stop_requested(self) -> bool:
         """Whether recovery="stop" has asked training to stop."""
         return bool(self._stop_requested.numpy())
