@@ -192,3 +192,40 @@ def test_missing_or_misshapen_argument_is_a_clear_error():
 def test_fock_and_sf_agree_on_a_reuploading_circuit(modes, cutoff, layers, tol):
     rng = np.random.default_rng(7 * modes + cutoff)
     assert_engines_agree(build_circuit(modes, layers, reupload=True), cutoff, rng, tol)
+
+
+@pytest.mark.parametrize(
+    "modes, layers, reupload", [(2, 4, True), (2, 4, False), (3, 2, True), (1, 3, False)]
+)
+def test_the_layers_of_a_circuit_are_found_as_one_repeated_block(modes, layers, reupload):
+    from qgan.engines.fock_engine import parse_program, repeated_block
+
+    circuit = build_circuit(modes, layers, reupload=reupload)
+    gates = parse_program(circuit.program)
+    per_layer = (len(gates) - (0 if reupload else modes)) // layers
+    start = 0 if reupload else modes  # without re-uploading, the latent displacements come first
+    assert repeated_block(gates) == (start, per_layer, layers)
+
+
+def test_a_single_layer_has_no_repeated_block_and_still_runs():
+    from qgan.engines.fock_engine import parse_program, repeated_block
+
+    gates = parse_program(build_circuit(2, 1).program)
+    assert repeated_block(gates) == (len(gates), 0, 0)
+
+
+def test_a_repeated_block_mixing_fixed_and_per_sample_arguments_is_looped_exactly(tol):
+    from qgan.engines.fock_engine import parse_program, repeated_block
+
+    program = sf.Program(2)
+    latent = program.params("latent")
+    with program.context as q:
+        for angle in (0.3, latent, 0.7):  # the same block, with a fixed, a per-sample, a fixed argument
+            ops.Dgate(0.2, 0.0) | q[0]
+            ops.BSgate(angle, 0.1) | (q[0], q[1])
+    arguments = {"latent": tf.constant([0.1, -0.4, 0.9])}
+    assert repeated_block(parse_program(program)) == (0, 2, 3)
+    fock = FockEngine(6).run(program, arguments, BATCH)
+    reference = StrawberryFieldsEngine(6).run(program, arguments, BATCH)
+    np.testing.assert_allclose(fock.x_means.numpy(), reference.x_means.numpy(), atol=tol)
+    np.testing.assert_allclose(fock.trace.numpy(), reference.trace.numpy(), atol=tol)

@@ -72,6 +72,32 @@ def parse_program(program: sf.Program) -> list[_Gate]:
     return gates
 
 
+def repeated_block(gates: list[_Gate]) -> tuple[int, int, int]:
+    """Where a gate list repeats one block: (start, period, repetitions) of its longest periodic tail.
+
+    Gates repeat when they have the same kind and modes, whatever their arguments (fixed numbers,
+    shared or per-sample free parameters). The tail gates[start:] is `repetitions` copies of a
+    block of `period` gates; the earliest start wins, then the shortest period. Without a repeated
+    block, (len(gates), 0, 0).
+
+    Args:
+        gates: gates in program order.
+
+    Returns:
+        (start, period, repetitions), repetitions ≥ 2 when a block repeats.
+    """
+    signatures = [(gate.kind, gate.modes) for gate in gates]
+    count = len(signatures)
+    for start in range(count):
+        length = count - start
+        for period in range(1, length // 2 + 1):
+            if length % period == 0 and all(
+                signatures[index] == signatures[index - period] for index in range(start + period, count)
+            ):
+                return start, period, length // period
+    return count, 0, 0
+
+
 class FockEngine(Engine):
     """Batched pure-state simulation in the truncated Fock space, differentiable and XLA-compilable.
 
@@ -79,7 +105,9 @@ class FockEngine(Engine):
     fock_gates; a gate whose arguments are scalars is built once for the batch, one whose
     arguments are (batch,) tensors is built per sample in a single batched op. Modes stay
     separate vectors until the first two-mode gate, so latent displacements of the vacuum cost
-    one coherent-state vector each.
+    one coherent-state vector each. When the program repeats a block of gates (the layers of a
+    circuit), the first copy is traced as usual and the later copies run as one loop over their
+    stacked arguments, so the graph, and its compile time, does not grow with depth.
 
     Args:
         cutoff: Fock levels kept per mode.
@@ -121,48 +149,91 @@ class FockEngine(Engine):
         return EngineOutput(x_means=_x_expectations(state, modes, self.real_dtype), trace=_trace(state))
 
     def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
+        gates = self._gates(program)
+        start, period, repetitions = self._repetition(program)
+        looped = repetitions - 1 if repetitions >= 2 else 0
+        unrolled = gates[: len(gates) - looped * period]
         modes = program.num_subsystems
-        cutoff = self.cutoff
         # per-mode vectors while the state is a product; None stands for the vacuum
         vectors: list = [None] * modes
         state = None  # (batch,) + (cutoff,) * modes once modes are entangled
-
-        for gate in self._gates(program):
+        for gate in unrolled:
             values = [self._value(parameter, arguments) for parameter in gate.parameters]
-            if gate.kind == "BSgate":
-                if state is None:
-                    state = self._product_state(vectors, batch_size)
-                matrix = fock_gates.beamsplitter_matrix(values[0], values[1], cutoff, self.dtype)
-                state = _apply_two_mode(state, matrix, gate.modes, modes)
-                continue
-            (mode,) = gate.modes
-            if gate.kind in ("Rgate", "Kgate"):
-                power = 1 if gate.kind == "Rgate" else 2
-                phases = fock_gates.number_phases(values[0], cutoff, power, self.dtype)
-                if state is None:
-                    if vectors[mode] is not None:  # the vacuum only gains phase 1
-                        vectors[mode] = vectors[mode] * phases
-                else:
-                    state = _apply_diagonal(state, phases, mode, modes)
-                continue
-            if gate.kind == "Dgate":
-                if state is None and vectors[mode] is None:
-                    vectors[mode] = fock_gates.coherent_state(values[0], values[1], cutoff, self.dtype)
-                    continue
-                matrix = fock_gates.displacement_matrix(values[0], values[1], cutoff, self.dtype)
-            else:  # Sgate
-                if state is None and vectors[mode] is None:
-                    vectors[mode] = fock_gates.squeezed_vacuum(values[0], values[1], cutoff, self.dtype)
-                    continue
-                matrix = fock_gates.squeezing_matrix(values[0], values[1], cutoff, self.dtype)
-            if state is None:
-                vectors[mode] = _matvec(matrix, vectors[mode])
-            else:
-                state = _apply_single_mode(state, matrix, mode, modes)
-
+            state = self._apply(gate, values, state, vectors, batch_size, modes)
         if state is None:
             state = self._product_state(vectors, batch_size)
-        return state
+        if not looped:
+            return state
+
+        template = gates[start : start + period]
+        first = len(unrolled)
+        stacked = [
+            [
+                self._stacked(
+                    [
+                        gates[first + repetition * period + position].parameters[index]
+                        for repetition in range(looped)
+                    ],
+                    arguments,
+                    batch_size,
+                )
+                for index in range(len(gate.parameters))
+            ]
+            for position, gate in enumerate(template)
+        ]
+
+        def repeat(state, values):
+            for gate, gate_values in zip(template, values):
+                state = self._apply(gate, gate_values, state, None, batch_size, modes)
+            return state
+
+        # one traced copy of the repeated block, run once per later repetition
+        return tf.foldl(repeat, stacked, initializer=state)
+
+    def _repetition(self, program: sf.Program) -> tuple[int, int, int]:
+        key = ("repetition", id(program))
+        if key not in self._parsed or self._parsed[key][0] is not program:
+            self._parsed[key] = (program, repeated_block(self._gates(program)))
+        return self._parsed[key][1]
+
+    def _stacked(self, parameters: list, arguments: dict, batch_size) -> tf.Tensor:
+        """One parameter of the repeated block at every repetition: (repetitions,) or (repetitions, batch)."""
+        values = [self._value(parameter, arguments) for parameter in parameters]
+        if len({value.shape.rank for value in values}) > 1:
+            values = [tf.broadcast_to(value, tf.reshape(batch_size, (1,))) for value in values]
+        return tf.stack(values)
+
+    def _apply(self, gate: _Gate, values: list, state, vectors, batch_size, modes: int):
+        """Applies one gate to the state, or to the per-mode vectors (updated in place) while it is None."""
+        cutoff = self.cutoff
+        if gate.kind == "BSgate":
+            if state is None:
+                state = self._product_state(vectors, batch_size)
+            matrix = fock_gates.beamsplitter_matrix(values[0], values[1], cutoff, self.dtype)
+            return _apply_two_mode(state, matrix, gate.modes, modes)
+        (mode,) = gate.modes
+        if gate.kind in ("Rgate", "Kgate"):
+            power = 1 if gate.kind == "Rgate" else 2
+            phases = fock_gates.number_phases(values[0], cutoff, power, self.dtype)
+            if state is not None:
+                return _apply_diagonal(state, phases, mode, modes)
+            if vectors[mode] is not None:  # the vacuum only gains phase 1
+                vectors[mode] = vectors[mode] * phases
+            return None
+        if gate.kind == "Dgate":
+            if state is None and vectors[mode] is None:
+                vectors[mode] = fock_gates.coherent_state(values[0], values[1], cutoff, self.dtype)
+                return None
+            matrix = fock_gates.displacement_matrix(values[0], values[1], cutoff, self.dtype)
+        else:  # Sgate
+            if state is None and vectors[mode] is None:
+                vectors[mode] = fock_gates.squeezed_vacuum(values[0], values[1], cutoff, self.dtype)
+                return None
+            matrix = fock_gates.squeezing_matrix(values[0], values[1], cutoff, self.dtype)
+        if state is None:
+            vectors[mode] = _matvec(matrix, vectors[mode])
+            return None
+        return _apply_single_mode(state, matrix, mode, modes)
 
     def _product_state(self, vectors: list, batch_size) -> tf.Tensor:
         """The (batch, cutoff, …) tensor product of the per-mode vectors."""
