@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -46,20 +47,25 @@ METRIC_COLUMNS = (
     "g_recoveries",
 )
 
+#: held by the training process (its pid inside) while it writes the folder
+LOCK_FILE = ".lock"
+
 PLOT_FILES = ("samples.png", "mode_counts.png", "coverage.png", "training.png")
 
 OUTCOME_COLUMNS = ("step", "outcome", "frequency", "mean_x", "mean_y", "spread")
 
 
-def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
-    """Creates or reopens results_dir/run_name.
+def prepare_run_dir(config: TrainConfig) -> tuple[str, bool, object]:
+    """Creates or reopens results_dir/run_name, and locks it for this process.
 
     A folder holding a run with checkpoints is resumed when its saved config.json matches
     this config in everything but the step budget. Any other non-empty folder is refused, as
-    is a folder that cannot be written. Nothing is written before every check has passed.
+    is a folder that cannot be written or that another process holds. Nothing is written
+    before every check has passed, except the folder's lock file.
 
     Returns:
-        (run folder, whether to resume from its last checkpoint).
+        (run folder, whether to resume from its last checkpoint, the lock: an open file whose
+        closing releases the folder).
 
     Raises:
         ConfigError: naming the flag, the value and what is allowed.
@@ -83,7 +89,7 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
         raise ConfigError(
             f"--resume: {run_dir} holds no checkpoint to resume; train it first without --resume"
         )
-    elif os.path.isdir(run_dir) and os.listdir(run_dir):
+    elif _holds_files(run_dir):
         raise ConfigError(
             f"--run-name {run_name!r}: {run_dir} already holds files but no checkpoint; "
             "choose another --run-name"
@@ -99,7 +105,39 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool]:
             f"--results-dir {config.results_dir!r} cannot be written ({error.strerror or error}); "
             "choose a writable folder"
         ) from None
-    return run_dir, resumable
+    lock = _lock(run_dir, run_name)
+    if resumable != os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint")) or (
+        not resumable and _holds_files(run_dir)
+    ):
+        lock.close()
+        raise ConfigError(
+            f"--run-name {run_name!r}: another process wrote into {run_dir} meanwhile; start again"
+        )
+    return run_dir, resumable, lock
+
+
+def _holds_files(run_dir: str) -> bool:
+    return os.path.isdir(run_dir) and any(name != LOCK_FILE for name in os.listdir(run_dir))
+
+
+def _lock(run_dir: str, run_name: str):
+    """An exclusive, non-blocking lock on the folder's lock file, released when the file closes."""
+    handle = open(os.path.join(run_dir, LOCK_FILE), "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(
+            f"--run-name {run_name!r}: another process (pid {owner}) is training in {run_dir}; "
+            "wait for it to finish or choose another --run-name"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def _read_saved_config(run_dir: str, run_name: str) -> dict:

@@ -211,11 +211,18 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
 
     Raises:
         targets.DataError: a data or centres file that cannot be used (nothing is written then).
-        ConfigError: a run folder that cannot be written, or that holds another run.
+        ConfigError: a run folder that cannot be written, that holds another run, or that another
+            process is training in.
     """
     started = time.time()
     target = make_target(config)
-    run_dir, resuming = prepare_run_dir(config)
+    run_dir, resuming, lock = prepare_run_dir(config)
+    with lock:
+        return _train_in(run_dir, resuming, config, target, started, log, callbacks)
+
+
+def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> TrainResult:
+    """train() inside its locked run folder."""
     keras.utils.set_random_seed(config.seed)
     gan = build_gan(config)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

@@ -199,3 +199,36 @@ def test_a_saved_config_without_a_newer_flag_stands_for_its_default():
     assert TrainConfig(g_lr=0.01).resume_conflicts(saved) == []
     assert TrainConfig(g_lr=0.01, readout="heralded").resume_conflicts(saved) == ["readout"]
     assert conflicting_settings(TrainConfig().to_dict(), saved) == ["g_lr"]
+
+
+def test_a_run_folder_held_by_another_process_is_a_one_line_error(tmp_path):
+    from qgan.run_folder import LOCK_FILE, prepare_run_dir
+
+    config = TrainConfig(generator="classical", results_dir=str(tmp_path), run_name="shared", steps=2)
+    run_dir, resuming, lock = prepare_run_dir(config)  # this test process holds the folder
+    assert not resuming and os.listdir(run_dir) == [LOCK_FILE]
+    argv = [
+        "--generator",
+        "classical",
+        "--results-dir",
+        str(tmp_path),
+        "--run-name",
+        "shared",
+        "--steps",
+        "2",
+    ]
+    with lock:
+        process = subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120)
+        assert process.returncode == 2, process.stderr[-2000:]
+        (line,) = [line for line in process.stderr.splitlines() if "error:" in line]
+        assert f"another process (pid {os.getpid()}) is training in {run_dir}" in line
+        assert os.listdir(run_dir) == [LOCK_FILE]  # the second process wrote nothing
+    # released: the same folder can now be trained in
+    process = subprocess.run(
+        [sys.executable, SCRIPT, *argv, "--eval-every", "2", "--eval-samples", "20", "--batch-size", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "config.json" in os.listdir(run_dir)
