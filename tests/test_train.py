@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from qgan.config import TrainConfig
 from qgan.coverage import mode_coverage
-from qgan.run_folder import METRIC_COLUMNS, PLOT_FILES
+from qgan.run_folder import METRIC_COLUMNS, PLOT_FILES, read_metrics
 from qgan.targets import ring
 from qgan.train import train
 
@@ -187,3 +188,33 @@ def test_lr_schedule_players_choose_which_optimizers_decay():
     assert decaying_rates(gan, TrainConfig(lr_schedule_players="generator")) == [
         (gan.g_optimizer, 1e-3, gan.generator_guard)
     ]
+
+
+@pytest.mark.slow
+def test_nonfinite_raise_under_xla_stops_with_the_guards_names_and_keeps_the_folder(tmp_path):
+    import keras
+
+    from qgan.guard import NonFiniteError
+
+    class PoisonCritic(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 3:
+                kernel = self.model.critic.trainable_variables[0]
+                kernel.assign(tf.fill(kernel.shape, float("nan")))
+
+    config = TrainConfig(
+        generator="classical",
+        nonfinite="raise",
+        steps=6,
+        eval_every=2,
+        eval_samples=50,
+        batch_size=8,
+        n_critic=1,
+        results_dir=str(tmp_path),
+        run_name="raise",
+    )
+    assert config.jit_compile
+    with pytest.raises(NonFiniteError, match=r"^critic_guard: non-finite values in: loss, dense_0/kernel"):
+        train(config, log=lambda line: None, callbacks=[PoisonCritic()])
+    # the evaluations before the poisoned step are kept
+    assert [row["step"] for row in read_metrics(str(tmp_path / "raise"), 6)] == [2]

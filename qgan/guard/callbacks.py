@@ -8,7 +8,8 @@ import keras
 class GuardMonitor(keras.callbacks.Callback):
     """Connects GradientGuards to Keras `fit`.
 
-    After every batch it logs the guards' new events by variable name and, when a guard with
+    After every batch it raises a nonfinite="raise" guard's NonFiniteError (a compiled step
+    only records it), logs the guards' new events by variable name and, when a guard with
     recovery="stop" asks for it, sets `model.stop_training`. It adds each guard's counters to
     the batch and epoch logs as `{guard}_{counter}`, and with health=True each variable's record
     as `{guard}/{variable}/{none|nonfinite|large|last_norm}`, so they reach CSVLogger and
@@ -41,6 +42,7 @@ class GuardMonitor(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         for guard in self.guards:
+            guard.raise_if_nonfinite()
             guard.log_events()
             if guard.built and guard.stop_requested and self.stopped_by is None:
                 self.stopped_by = guard.name

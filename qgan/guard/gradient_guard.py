@@ -116,7 +116,9 @@ class GradientGuard:
     3. Non-finite gradients are handled by `nonfinite`: "filter" leaves those variables untouched
        (optimizer moments included) and updates the rest; "zero" applies zeros in their place;
        "skip" updates nothing and leaves the optimizer state exactly as it was; "raise" raises
-       NonFiniteError naming them.
+       NonFiniteError naming them: at once when eager; inside tf.function or XLA the step is
+       skipped as by "skip" and the error is raised on the host after it, by
+       `raise_if_nonfinite()` (GuardMonitor calls it after every batch of `fit`).
     4. The rest is clipped: element-wise to ±clip_value, then each variable's gradient to L2 norm
        clip_norm, then all of them jointly to global_clip_norm.
     5. A step is bad when its loss or any gradient is non-finite. Every `snapshot_every` healthy
@@ -235,6 +237,10 @@ class GradientGuard:
             tf.constant(-1, tf.int32), trainable=False, name=f"{self.name}_steps_to_snapshot"
         )
         self._stop_requested = tf.Variable(False, trainable=False, name=f"{self.name}_stop_requested")
+        # under nonfinite="raise" in a compiled step: what was non-finite (the loss, then each variable)
+        self._nonfinite_seen = tf.Variable(
+            tf.zeros(count + 1, tf.bool), trainable=False, name=f"{self.name}_nonfinite_seen"
+        )
         # the snapshot for rollback: one flat copy per dtype, so the step's branch takes few inputs
         self._snapshot = {}
         if self.recovery == "rollback":
@@ -343,8 +349,8 @@ class GradientGuard:
             stop happened after this step).
 
         Raises:
-            NonFiniteError: under nonfinite="raise", eagerly (tf.errors.InvalidArgumentError
-                naming the variables inside tf.function).
+            NonFiniteError: under nonfinite="raise", eagerly (inside tf.function, see
+                raise_if_nonfinite).
             GuardStop: recovery="stop" triggered outside a monitored Keras fit.
         """
         variables = list(variables)
@@ -383,7 +389,7 @@ class GradientGuard:
             squares = tf.zeros(0)
         if self.nonfinite == "raise":
             check = self._raise_on_nonfinite(loss_finite, tf.math.is_finite(squares), present_indices)
-            with tf.control_dependencies(check):  # inside tf.function nothing below runs after a failed check
+            with tf.control_dependencies(check):
                 loss_finite = tf.identity(loss_finite)
                 squares = tf.identity(squares)
         limit = (
@@ -614,20 +620,34 @@ class GradientGuard:
         )
 
     def _raise_on_nonfinite(self, loss_finite, finite_flags, indices) -> list:
-        """Raises NonFiniteError eagerly, or returns a graph check, naming what is not finite."""
-        names = tf.constant(["loss"] + [self.variable_names[index] for index in indices])
+        """Raises NonFiniteError eagerly; in a graph, records what is not finite for the host to raise."""
         bad = tf.logical_not(tf.concat([[loss_finite], finite_flags], axis=0))
         if tf.executing_eagerly():
             if bool(tf.reduce_any(bad)):
-                culprits = [name.decode() for name in tf.boolean_mask(names, bad).numpy()]
-                raise NonFiniteError(f"{self.name}: non-finite values in: {', '.join(culprits)}")
+                self._nonfinite_seen.assign(self._seen(bad, indices))
+                self.raise_if_nonfinite()
             return []
-        culprits = tf.strings.reduce_join(tf.boolean_mask(names, bad), separator=", ")
-        return [
-            tf.debugging.Assert(
-                tf.logical_not(tf.reduce_any(bad)), [f"{self.name}: non-finite values in:", culprits]
-            )
-        ]
+        # no string op here: XLA cannot compile them, so the names are joined on the host
+        return [self._nonfinite_seen.assign(tf.logical_or(self._nonfinite_seen, self._seen(bad, indices)))]
+
+    def _seen(self, bad, indices):
+        positions = [[0]] + [[index + 1] for index in indices]
+        return tf.scatter_nd(positions, tf.cast(bad, tf.int32), [len(self.variable_names) + 1]) > 0
+
+    def raise_if_nonfinite(self) -> None:
+        """Raises NonFiniteError naming what a nonfinite="raise" step found non-finite, and clears it.
+
+        A compiled step cannot raise with names, so it records them; call this after each
+        compiled step of a custom loop (GuardMonitor does it in Keras `fit`).
+        """
+        if not self.built:
+            return
+        seen = self._nonfinite_seen.numpy()
+        if not seen.any():
+            return
+        self._nonfinite_seen.assign(tf.zeros_like(self._nonfinite_seen))
+        culprits = [name for name, flag in zip(["loss", *self.variable_names], seen) if flag]
+        raise NonFiniteError(f"{self.name}: non-finite values in: {', '.join(culprits)}")
 
     # ----------------------------------------------------------------- logging
     def log_events(self) -> None:
