@@ -82,6 +82,7 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
     engine = "sf" if mode == "sf" else "fock"
     config = TrainConfig(
+        readout="expectation",  # the engines' own comparison: the x-quadrature readout
         engine=engine,
         modes=setting.modes,
         layers=setting.layers,

@@ -21,22 +21,33 @@ LR_SCHEDULE_PLAYERS = ("both", "generator")
 # what may differ between a saved run and the config that resumes it: the step budget and where it lives
 RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# the value a run trained with when its config.json predates the flag (the behaviour before it)
+VALUES_BEFORE_FLAGS = {
+    "readout": "expectation",
+    "ancillas": 1,
+    "detector": "pnr",
+    "quadratures": "xp",
+    "ancilla_offset": 0.0,
+    "marginal_critic": False,
+    "gp_target": 1.0,
+    "lr_schedule_players": "both",
+}
 
 
 def conflicting_settings(current: dict, saved: dict) -> list[str]:
     """Fields of a config dict that differ from a saved run's config.json, outside RESUMABLE_CHANGES.
 
-    A key the saved file lacks (a flag added after the run was saved) stands for that flag's
-    default, which is how the run was trained.
+    A key the saved file lacks (a flag added after the run was saved) stands for the behaviour
+    before the flag existed (VALUES_BEFORE_FLAGS), which is how the run was trained.
 
     Returns:
         The differing field names, sorted.
     """
-    defaults = TrainConfig().to_dict()
     return sorted(
         key
         for key in current
-        if key not in RESUMABLE_CHANGES and saved.get(key, defaults.get(key, object())) != current[key]
+        if key not in RESUMABLE_CHANGES
+        and saved.get(key, VALUES_BEFORE_FLAGS.get(key, object())) != current[key]
     )
 
 
@@ -68,37 +79,37 @@ class TrainConfig:
     jit_compile: bool = True
     modes: int = 2
     layers: int = 4
-    cutoff: int = 10
-    latent_scale: float = 1.5
+    cutoff: int = 12
+    latent_scale: float = 0.02
     max_squeeze: float = 0.5
     max_displacement: float = 1.0
     max_kerr: float = 0.5
     init_std: float = 0.1
     reupload: bool = True
-    readout: str = "expectation"
+    readout: str = "heralded"
     ancillas: int = 1
     detector: str = "pnr"
     quadratures: str = "xp"
-    ancilla_offset: float = 0.0
+    ancilla_offset: float = 1.8
     # critic
     critic_units: tuple[int, ...] = (64, 64)
-    marginal_critic: bool = False
+    marginal_critic: bool = True
     # optimisation
     g_lr: float = 1e-3
-    d_lr: float = 1e-3
+    d_lr: float = 5e-4
     g_beta1: float = 0.5
     g_beta2: float = 0.9
     d_beta1: float = 0.5
     d_beta2: float = 0.9
     n_critic: int = 5
-    gp_weight: float = 10.0
-    gp_target: float = 1.0
+    gp_weight: float = 1.0
+    gp_target: float = 0.0
     trace_penalty: float = 1.0
-    lr_schedule: str = "constant"
-    lr_final_fraction: float = 0.1
-    lr_schedule_players: str = "both"
-    batch_size: int = 64
-    steps: int = 4000
+    lr_schedule: str = "cosine"
+    lr_final_fraction: float = 0.02
+    lr_schedule_players: str = "generator"
+    batch_size: int = 128
+    steps: int = 6000
     # gradient guard of both players
     nonfinite: str = "filter"
     clip_value: float | None = 1.0

@@ -191,14 +191,16 @@ def test_file_dataset_with_centres_loads(files, tmp_path):
     assert target.std == pytest.approx(np.sqrt(2.0 / 3.0 / 2.0))
 
 
-def test_a_saved_config_without_a_newer_flag_stands_for_its_default():
+def test_a_saved_config_without_a_newer_flag_stands_for_the_behaviour_before_it():
     from qgan.config import conflicting_settings
 
-    saved = TrainConfig(g_lr=0.01).to_dict()
-    del saved["readout"], saved["marginal_critic"]  # saved before these flags existed
-    assert TrainConfig(g_lr=0.01).resume_conflicts(saved) == []
-    assert TrainConfig(g_lr=0.01, readout="heralded").resume_conflicts(saved) == ["readout"]
-    assert conflicting_settings(TrainConfig().to_dict(), saved) == ["g_lr"]
+    before = dict(readout="expectation", marginal_critic=False, gp_target=1.0)
+    saved = TrainConfig(g_lr=0.01, **before).to_dict()
+    del saved["readout"], saved["marginal_critic"], saved["gp_target"]  # saved before these flags existed
+    assert TrainConfig(g_lr=0.01, **before).resume_conflicts(saved) == []
+    # today's defaults differ from how that run was trained
+    assert TrainConfig(g_lr=0.01).resume_conflicts(saved) == ["gp_target", "marginal_critic", "readout"]
+    assert conflicting_settings(TrainConfig(**before).to_dict(), saved) == ["g_lr"]
 
 
 def test_a_run_folder_held_by_another_process_is_a_one_line_error(tmp_path):

@@ -181,11 +181,11 @@ def test_lr_schedule_players_choose_which_optimizers_decay():
     from qgan.builders import build_gan, decaying_rates
 
     gan = build_gan(TrainConfig(generator="classical", jit_compile=False))
-    assert decaying_rates(gan, TrainConfig(g_lr=2e-3, d_lr=3e-3)) == [
+    assert decaying_rates(gan, TrainConfig(g_lr=2e-3, d_lr=3e-3, lr_schedule_players="both")) == [
         (gan.g_optimizer, 2e-3, gan.generator_guard),
         (gan.d_optimizer, 3e-3, gan.critic_guard),
     ]
-    assert decaying_rates(gan, TrainConfig(lr_schedule_players="generator")) == [
+    assert decaying_rates(gan, TrainConfig()) == [
         (gan.g_optimizer, 1e-3, gan.generator_guard)
     ]
 
