@@ -211,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     _option(
         optimisation,
         "lr_schedule",
-        "learning-rate decay of both players over --steps: constant, linear or cosine from the given rate "
-        "down to --lr-final-fraction of it at the last step",
+        "learning-rate decay over --steps of the players --lr-schedule-players names: constant, linear or "
+        "cosine from the given rate down to --lr-final-fraction of it at the last step",
         choices=LR_SCHEDULES,
     )
     _option(
