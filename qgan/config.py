@@ -79,7 +79,7 @@ class TrainConfig:
     jit_compile: bool = True
     modes: int = 2
     layers: int = 4
-    cutoff: int = 12
+    cutoff: int = 10
     latent_scale: float = 0.02
     max_squeeze: float = 0.5
     max_displacement: float = 1.0
