@@ -125,11 +125,13 @@ class FockEngine(Engine):
         self.real_dtype = tf.float64 if dtype == tf.complex128 else tf.float32
         self._parsed = {}
 
-    def _gates(self, program: sf.Program) -> list[_Gate]:
+    def _parse(self, program: sf.Program) -> tuple[list[_Gate], tuple[int, int, int]]:
+        """The program's gates and its repeated block, parsed once per program."""
         key = id(program)
         if key not in self._parsed or self._parsed[key][0] is not program:
-            self._parsed[key] = (program, parse_program(program))
-        return self._parsed[key][1]
+            gates = parse_program(program)
+            self._parsed[key] = (program, gates, repeated_block(gates))
+        return self._parsed[key][1:]
 
     def _value(self, parameter, arguments: dict) -> tf.Tensor:
         if isinstance(parameter, str):
@@ -149,8 +151,7 @@ class FockEngine(Engine):
         return EngineOutput(x_means=_x_expectations(state, modes, self.real_dtype), trace=_trace(state))
 
     def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
-        gates = self._gates(program)
-        start, period, repetitions = self._repetition(program)
+        gates, (start, period, repetitions) = self._parse(program)
         looped = repetitions - 1 if repetitions >= 2 else 0
         unrolled = gates[: len(gates) - looped * period]
         modes = program.num_subsystems
@@ -189,12 +190,6 @@ class FockEngine(Engine):
 
         # one traced copy of the repeated block, run once per later repetition
         return tf.foldl(repeat, stacked, initializer=state)
-
-    def _repetition(self, program: sf.Program) -> tuple[int, int, int]:
-        key = ("repetition", id(program))
-        if key not in self._parsed or self._parsed[key][0] is not program:
-            self._parsed[key] = (program, repeated_block(self._gates(program)))
-        return self._parsed[key][1]
 
     def _stacked(self, parameters: list, arguments: dict, batch_size) -> tf.Tensor:
         """One parameter of the repeated block at every repetition: (repetitions,) or (repetitions, batch)."""
