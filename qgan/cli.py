@@ -24,6 +24,10 @@ from qgan.config import (
 )
 
 PROGRAM = "train_coordinate_quantum_gan.py"
+EXIT_NONFINITE = 1  # --nonfinite raise met a NaN/Inf
+EXIT_BAD_INPUT = 2
+EXIT_GUARD_STOP = 3  # --recovery stop ended the run early (checkpoint and results written)
+EXIT_INTERRUPTED = 130  # Ctrl-C (results written)
 DEFAULTS = TrainConfig()
 
 
@@ -64,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrorParser(
         prog=PROGRAM,
         description="Train a continuous-variable quantum GAN on 2-D coordinates; measure its mode coverage.",
+        epilog="exit status: 0 done, 1 stopped by --nonfinite raise, 2 bad input, 3 stopped by "
+        "--recovery stop, 130 stopped by Ctrl-C (3 and 130 write a checkpoint and the results first)",
         formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data")
@@ -263,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
         guard,
         "recovery",
         "after --max-consecutive-bad bad steps: rollback = restore the last healthy snapshot of the "
-        "player's weights and optimizer and halve its learning rate; stop = end training cleanly and "
-        "write the results; none = carry on",
+        "player's weights and optimizer and halve its learning rate; stop = end training cleanly, "
+        "write the results and exit with status 3 (resuming clears the stop); none = carry on",
         choices=RECOVERIES,
     )
 
@@ -313,7 +319,7 @@ def main(argv=None) -> int:
         config = config_from_args(args)
     except ConfigError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -325,15 +331,15 @@ def main(argv=None) -> int:
         result = train(config, log=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except (NonFiniteError, tf.errors.InvalidArgumentError) as error:
         message = getattr(error, "message", None) or str(error)
         if "non-finite values in" not in message:
             raise
         detail = message[message.index("non-finite values in") :].splitlines()[0]
         print(f"{PROGRAM}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
-        return 1
-    return 130 if result.interrupted else 0
+        return EXIT_NONFINITE
+    return {"completed": 0, "interrupted": EXIT_INTERRUPTED, "guard-stop": EXIT_GUARD_STOP}[result.status]
 
 
 if __name__ == "__main__":

@@ -254,10 +254,14 @@ def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, cove
     plots.plot_training(os.path.join(run_dir, "training.png"), rows, title=label)
 
 
-def write_results(run_dir, config, target, gan, rows, samples, outcomes, coverage, elapsed_seconds) -> None:
-    """coverage.json, samples.npy, the weights and the plots, each written atomically."""
+def write_results(
+    run_dir, config, target, gan, rows, samples, outcomes, coverage, elapsed_seconds, status, stopped_by
+) -> None:
+    """coverage.json (with how the run ended), samples.npy, the weights and the plots, written atomically."""
     final = {
         "step": rows[-1]["step"],
+        "status": status,
+        "stopped_by": stopped_by,
         "eval_samples": len(samples),
         "trace_mean": rows[-1]["eval_trace_mean"],
         "trace_min": rows[-1]["eval_trace_min"],

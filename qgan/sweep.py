@@ -18,12 +18,13 @@ import time
 
 import qgan
 from qgan import plots
-from qgan.cli import HelpFormatter, build_parser, config_from_args
+from qgan.cli import EXIT_GUARD_STOP, EXIT_INTERRUPTED, HelpFormatter, build_parser, config_from_args
 from qgan.config import RUN_NAME_PATTERN, ConfigError, TrainConfig, conflicting_settings, flag_name
 from qgan.files import write_atomic
 
 TRAIN_PROGRAM = "scripts/train_coordinate_quantum_gan.py"
 MANAGED_FLAGS = ("--results-dir", "--run-name", "--resume")
+EXIT_LABELS = {0: "ok", EXIT_INTERRUPTED: "interrupted", EXIT_GUARD_STOP: "stopped by guard"}
 LIST_VALUED = {"--critic-units"}  # a value is itself a comma list, so alternatives are split on ":"
 BOOLEAN_WORDS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 COLUMNS = (
@@ -223,6 +224,13 @@ def read_result(run_dir: str) -> dict | None:
         return None
 
 
+def _label(result: dict, steps: int) -> str:
+    """The status label of a run from its coverage.json, when its process ended unobserved."""
+    if result.get("status") == "guard-stop":
+        return EXIT_LABELS[EXIT_GUARD_STOP]
+    return "ok" if result["step"] == steps else "interrupted"
+
+
 def check_existing_runs(runs: list[Run], sweep_dir: str) -> None:
     """Refuses a sweep folder whose run folders hold runs of other settings.
 
@@ -332,13 +340,8 @@ def run_sweep(runs: list[Run], sweep_dir: str, jobs: int = 1, log=print) -> list
                 handle.close()
                 del running[name]
                 result = read_result(os.path.join(sweep_dir, name))
-                if status == 0:
-                    label = "ok"
-                elif status == 130:
-                    label = "interrupted"
-                else:
-                    label = f"failed (exit {status}, see {name}.log)"
-                rows[name] = _row(run, label, result if status in (0, 130) else None)
+                label = EXIT_LABELS.get(status, f"failed (exit {status}, see {name}.log)")
+                rows[name] = _row(run, label, result if status in EXIT_LABELS else None)
                 log(f"[{len(rows)}/{len(runs)}] {name} {label}: {_summary(rows[name])}")
     except KeyboardInterrupt:
         for _, process, _ in running.values():
@@ -589,11 +592,7 @@ def main(argv=None, log=None) -> int:
         interrupted = True
         results = {run.name: read_result(os.path.join(sweep_dir, run.name)) for run in runs}
         rows = [
-            _row(
-                run,
-                "ok" if results[run.name]["step"] == run.config["steps"] else "interrupted",
-                results[run.name],
-            )
+            _row(run, _label(results[run.name], run.config["steps"]), results[run.name])
             for run in runs
             if results[run.name] is not None
         ]

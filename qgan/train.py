@@ -54,6 +54,7 @@ class TrainResult:
         elapsed_seconds: wall time of the run.
         interrupted: the run stopped on Ctrl-C (SIGINT) before its last step.
         resumed_from: the step the run continued from (0 for a fresh run).
+        stopped_by: the guard whose recovery="stop" ended the run early, None otherwise.
     """
 
     run_dir: str
@@ -64,6 +65,19 @@ class TrainResult:
     elapsed_seconds: float
     interrupted: bool = False
     resumed_from: int = 0
+    stopped_by: str | None = None
+
+    @property
+    def status(self) -> str:
+        """How the run ended: "completed", "interrupted" (Ctrl-C) or "guard-stop"."""
+        return run_status(self.interrupted, self.stopped_by)
+
+
+def run_status(interrupted: bool, stopped_by: str | None) -> str:
+    """How a run ended: "guard-stop" (a guard's recovery="stop"), "interrupted" (Ctrl-C) or "completed"."""
+    if stopped_by is not None:
+        return "guard-stop"
+    return "interrupted" if interrupted else "completed"
 
 
 def evaluate(generator, target, num_samples: int, seed) -> tuple:
@@ -230,6 +244,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=CHECKPOINTS_KEPT
     )
+    guards = [gan.critic_guard, gan.generator_guard]
     rows, earlier_seconds, start_step = [], 0.0, 0
     if resuming:
         try:
@@ -248,12 +263,17 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             )
         rows = read_metrics(run_dir, start_step)
         earlier_seconds = rows[-1]["elapsed_s"] if rows else 0.0
+        for guard in guards:
+            if guard.stop_requested:
+                log(f"{guard.name} had stopped this run at step {start_step}; resuming clears the stop")
+                guard.clear_stop()
     write_atomic(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
     action = f"resuming at step {start_step}" if resuming else "training"
     log(
         f"qgan: {action} on {target.name} with the {generator_description(config, gan.generator)}, "
         f"batch {config.batch_size}, {config.steps} steps -> {run_dir}"
     )
+    monitor = GuardMonitor(guards)
     with Interruption() as interruption:
         loop = TrainingLoop(
             config,
@@ -271,7 +291,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             epochs=1,
             steps_per_epoch=config.steps - start_step,
             callbacks=[
-                GuardMonitor([gan.critic_guard, gan.generator_guard]),
+                monitor,
                 LearningRateDecay(
                     decaying_rates(gan, config),
                     step,
@@ -287,16 +307,21 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
         )
         loop.evaluate(loop.last_logs)  # a run stopped early (Ctrl-C, guard) still gets its final row
         loop.save_checkpoint()
-    interrupted = interruption.requested and int(step.numpy()) < config.steps
+    final_step = int(step.numpy())
+    interrupted = interruption.requested and final_step < config.steps
+    stopped_by = monitor.stopped_by if final_step < config.steps else None
+    status = run_status(interrupted, stopped_by)
     samples, trace, outcomes, coverage = (
         loop.last
         if loop.last is not None
-        else evaluate(gan.generator, target, config.eval_samples, seed=[config.seed, int(step.numpy())])
+        else evaluate(gan.generator, target, config.eval_samples, seed=[config.seed, final_step])
     )
-    write_results(run_dir, config, target, gan, loop.rows, samples, outcomes, coverage, loop.clock())
+    write_results(
+        run_dir, config, target, gan, loop.rows, samples, outcomes, coverage, loop.clock(), status, stopped_by
+    )
     elapsed = time.time() - started
-    final_step = int(step.numpy())
-    summary = f"{'stopped' if interrupted else 'done'} at step {final_step} in {elapsed:.0f} s: "
+    ending = {"completed": "done", "interrupted": "stopped", "guard-stop": f"stopped by {stopped_by}"}
+    summary = f"{ending[status]} at step {final_step} in {elapsed:.0f} s: "
     if coverage is not None:
         summary += (
             f"{coverage.modes_captured}/{coverage.num_modes} modes captured, "
@@ -307,10 +332,18 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     else:
         summary += "no centres given, so no coverage"
     log(f"{summary}; plots in {run_dir}/")
-    if interrupted:
-        resume = dataclasses.replace(config, run_name=os.path.basename(run_dir), resume=True)
+    resume = dataclasses.replace(config, run_name=os.path.basename(run_dir), resume=True)
+    if status == "interrupted":
         log(
             f"interrupted; checkpoint at step {final_step} saved. Resume with:\n"
             f"  {resume.command_line(PROGRAM)}"
         )
-    return TrainResult(run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step)
+    elif status == "guard-stop":
+        log(
+            f"{stopped_by}: {config.max_consecutive_bad} bad steps in a row (non-finite loss or "
+            f"gradients), so --recovery stop ended the run; checkpoint at step {final_step} saved. "
+            f"Resuming clears the stop:\n  {resume.command_line(PROGRAM)}"
+        )
+    return TrainResult(
+        run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step, stopped_by
+    )

@@ -216,3 +216,55 @@ def test_nonfinite_raise_under_xla_stops_with_the_guards_names_and_keeps_the_fol
         train(config, log=lambda line: None, callbacks=[PoisonCritic()])
     # the evaluations before the poisoned step are kept
     assert [row["step"] for row in read_metrics(str(tmp_path / "raise"), 6)] == [2]
+
+
+class PoisonCriticFrom(__import__("keras").callbacks.Callback):
+    """From batch `first` on, the critic's first kernel is NaN during each batch and restored after it."""
+
+    def __init__(self, first):
+        super().__init__()
+        self.first = first
+        self.saved = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch >= self.first:
+            kernel = self.model.critic.trainable_variables[0]
+            self.saved = kernel.numpy()
+            kernel.assign(tf.fill(kernel.shape, float("nan")))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.saved is not None:
+            self.model.critic.trainable_variables[0].assign(self.saved)
+            self.saved = None
+
+
+@pytest.mark.slow
+def test_a_guard_stop_is_reported_exits_3_and_resuming_clears_it(tmp_path, monkeypatch, capsys):
+    import functools
+
+    import qgan.train
+    from qgan.cli import EXIT_GUARD_STOP, main
+
+    flags = [
+        *("--generator", "classical", "--recovery", "stop", "--max-consecutive-bad", "2"),
+        *("--steps", "6", "--eval-every", "2", "--eval-samples", "50", "--batch-size", "8"),
+        *("--n-critic", "1", "--results-dir", str(tmp_path), "--run-name", "stopped"),
+    ]
+    unpoisoned = qgan.train.train
+    monkeypatch.setattr(qgan.train, "train", functools.partial(unpoisoned, callbacks=[PoisonCriticFrom(2)]))
+    assert EXIT_GUARD_STOP == 3
+    assert main(flags) == EXIT_GUARD_STOP  # batches 2 and 3 are bad: the stop comes at step 4
+    out = capsys.readouterr().out
+    assert "stopped by critic_guard at step 4" in out
+    assert "--run-name stopped --resume" in out
+    final = json.loads((tmp_path / "stopped" / "coverage.json").read_text())
+    assert (final["step"], final["status"], final["stopped_by"]) == (4, "guard-stop", "critic_guard")
+    assert [row["step"] for row in read_metrics(str(tmp_path / "stopped"), 6)] == [2, 4]
+
+    monkeypatch.setattr(qgan.train, "train", unpoisoned)
+    assert main([*flags, "--resume"]) == 0  # the saved stop is cleared, so the run trains to its end
+    out = capsys.readouterr().out
+    assert "critic_guard had stopped this run at step 4; resuming clears the stop" in out
+    assert "done at step 6" in out
+    final = json.loads((tmp_path / "stopped" / "coverage.json").read_text())
+    assert (final["step"], final["status"], final["stopped_by"]) == (6, "completed", None)

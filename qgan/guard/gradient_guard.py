@@ -299,6 +299,11 @@ class GradientGuard:
         """Whether recovery="stop" has asked training to stop."""
         return bool(self._stop_requested.numpy())
 
+    def clear_stop(self) -> None:
+        """Withdraws a stop request (a resumed run trains on instead of stopping at once)."""
+        if self.built:
+            self._stop_requested.assign(False)
+
     def totals(self) -> dict:
         """Cumulative counters as int64 scalar tensors (usable inside tf.function), for logs.
 
