@@ -127,8 +127,18 @@ def decaying_rates(gan: CoordinateGAN, config: TrainConfig) -> list:
     return rates
 
 
-def make_checkpoint(gan: CoordinateGAN, step: tf.Variable) -> tf.train.Checkpoint:
-    """The whole training state: both players' weights and optimizers, guards, noise RNG, step."""
+def make_checkpoint(gan: CoordinateGAN, step: tf.Variable, running_means: bool = True) -> tf.train.Checkpoint:
+    """The whole training state: both players' weights and optimizers, guards, noise RNG, step.
+
+    With running_means it also holds the metric means since the last evaluation, so a run resumed
+    between two evaluations writes the rows of an uninterrupted one (checkpoints written before
+    they were saved are restored without them).
+    """
+    means = {
+        f"{name}_{index}": variable.value
+        for name, tracker in gan.trackers.items()
+        for index, variable in enumerate(tracker.variables)
+    }
     guards = {
         f"{prefix}_{name}": variable
         for prefix, guard in (("critic_guard", gan.critic_guard), ("generator_guard", gan.generator_guard))
@@ -141,8 +151,20 @@ def make_checkpoint(gan: CoordinateGAN, step: tf.Variable) -> tf.train.Checkpoin
         d_optimizer=gan.d_optimizer,
         noise_seed=gan.noise_seed.state,
         step=step,
+        **({"running_means": tf.train.Checkpoint(**means)} if running_means else {}),
         **guards,
     )
+
+
+def restore_checkpoint(gan: CoordinateGAN, step: tf.Variable, path: str) -> None:
+    """Restores a checkpoint of make_checkpoint into `gan` and `step`, with or without running means.
+
+    Raises:
+        AssertionError, ValueError or tf.errors.OpError: a checkpoint that does not fit this GAN.
+    """
+    saved = [name for name, _ in tf.train.list_variables(path)]
+    with_means = any(name.startswith("running_means/") for name in saved)
+    make_checkpoint(gan, step, running_means=with_means).restore(path).assert_existing_objects_matched()
 
 
 def generator_description(config: TrainConfig, generator) -> str:

@@ -19,6 +19,7 @@ from qgan.builders import (
     make_checkpoint,
     make_target,
     real_dataset,
+    restore_checkpoint,
 )
 from qgan.config import ConfigError, TrainConfig
 from qgan.coverage import CoverageReport, mode_coverage
@@ -153,6 +154,17 @@ class TrainingLoop(keras.callbacks.Callback):
             read_metrics(run_dir, rows[-1]["step"], "outcomes.csv", OUTCOME_COLUMNS) if rows else []
         )
 
+    def on_train_begin(self, logs=None):
+        self.running_means = [
+            variable.numpy() for metric in self.model.metrics for variable in metric.variables
+        ]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # fit resets the metrics before each epoch: put back the running means a resumed run restored
+        variables = [variable for metric in self.model.metrics for variable in metric.variables]
+        for variable, value in zip(variables, self.running_means):
+            variable.assign(value)
+
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(1)
         self.last_logs = dict(logs or {})
@@ -248,7 +260,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     rows, earlier_seconds, start_step = [], 0.0, 0
     if resuming:
         try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            restore_checkpoint(gan, step, manager.latest_checkpoint)
         except (tf.errors.OpError, AssertionError, ValueError) as error:
             first_line = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
             raise ConfigError(
@@ -305,8 +317,10 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             verbose=0,
             shuffle=False,
         )
-        loop.evaluate(loop.last_logs)  # a run stopped early (Ctrl-C, guard) still gets its final row
+        # a run stopped early (Ctrl-C, guard) still gets a checkpoint, with the running means since
+        # the last evaluation, and then its final row
         loop.save_checkpoint()
+        loop.evaluate(loop.last_logs)
     final_step = int(step.numpy())
     interrupted = interruption.requested and final_step < config.steps
     stopped_by = monitor.stopped_by if final_step < config.steps else None

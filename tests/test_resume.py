@@ -323,3 +323,37 @@ def test_injected_faults_are_survived_and_counted(tmp_path, monkeypatch):
 def result_weights(run_dir):
     generator = np.load(os.path.join(run_dir, "generator.weights.npz"))
     return [generator[name] for name in generator.files] + load_critic(run_dir)
+
+
+class CrashAfter(keras.callbacks.Callback):
+    """Raises after batch `batch` (a crash between a checkpoint and the next evaluation)."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch:
+            raise RuntimeError("crash")
+
+
+@pytest.mark.slow
+def test_resume_between_evaluations_is_exact_under_xla_with_a_decaying_schedule(tmp_path):
+    # checkpoints every 3 steps, evaluations every 4: the running means of steps 1-3 live in the
+    # checkpoint at step 3, so the resumed run's row at step 4 averages steps 1-4 as the whole run's
+    config = dict(TINY, jit_compile=True, n_critic=1, steps=8, eval_every=4, checkpoint_every=3)
+    config.update(lr_schedule="cosine", lr_schedule_players="both")
+    whole = train(TrainConfig(results_dir=str(tmp_path), run_name="whole", **config), log=lambda line: None)
+    broken = TrainConfig(results_dir=str(tmp_path), run_name="broken", **config)
+    with pytest.raises(RuntimeError, match="crash"):
+        train(broken, log=lambda line: None, callbacks=[CrashAfter(batch=4)])  # after step 5
+    assert [int(row["step"]) for row in metric_rows(str(tmp_path / "broken"))] == [4]
+    resumed = train(broken, log=lambda line: None)
+    assert resumed.resumed_from == 3
+    assert [row["step"] for row in resumed.metrics] == [row["step"] for row in whole.metrics] == [4, 8]
+    for resumed_row, whole_row in zip(resumed.metrics, whole.metrics):
+        for key, value in whole_row.items():
+            if key != "elapsed_s" and value is not None:
+                assert resumed_row[key] == pytest.approx(value, rel=1e-5, abs=1e-7), (whole_row["step"], key)
+    for resumed_weight, whole_weight in zip(result_weights(resumed.run_dir), result_weights(whole.run_dir)):
+        np.testing.assert_allclose(resumed_weight, whole_weight, rtol=1e-5, atol=1e-7)
