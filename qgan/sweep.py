@@ -327,8 +327,14 @@ def run_sweep(runs: list[Run], sweep_dir: str, jobs: int = 1, log=print) -> list
                 handle = open(os.path.join(sweep_dir, f"{run.name}.log"), "w", encoding="utf-8")
                 handle.write(f"$ {TRAIN_PROGRAM} {shlex.join(command[3:])}\n")
                 handle.flush()
+                # a session of its own keeps the terminal's Ctrl-C from the run: the sweep forwards it once
                 process = subprocess.Popen(
-                    command, stdout=handle, stderr=subprocess.STDOUT, env=environment, cwd=os.getcwd()
+                    command,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    env=environment,
+                    cwd=os.getcwd(),
+                    start_new_session=True,
                 )
                 running[run.name] = (run, process, handle)
                 log(f"started {run.name}: {_describe(run)}")
@@ -344,13 +350,29 @@ def run_sweep(runs: list[Run], sweep_dir: str, jobs: int = 1, log=print) -> list
                 rows[name] = _row(run, label, result if status in EXIT_LABELS else None)
                 log(f"[{len(rows)}/{len(runs)}] {name} {label}: {_summary(rows[name])}")
     except KeyboardInterrupt:
-        for _, process, _ in running.values():
-            process.send_signal(signal.SIGINT)  # each run finishes its step and saves a checkpoint
-        for _, process, handle in running.values():
-            process.wait()
+        _stop_runs([process for _, process, _ in running.values()])
+        for _, _, handle in running.values():
             handle.close()
         raise
     return [rows[run.name] for run in runs if run.name in rows]
+
+
+def _stop_runs(processes: list) -> None:
+    """Forwards Ctrl-C to each run (it finishes its step and saves) and waits for them all.
+
+    A second Ctrl-C meanwhile forwards a second SIGINT, which stops the runs at once.
+    """
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    try:
+        for process in processes:
+            process.wait()
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait()
 
 
 def _describe(run: Run) -> str:

@@ -203,3 +203,53 @@ def test_a_sweep_folder_holding_other_settings_is_refused_before_anything_runs(t
         "choose another --name\n"
     )
     assert sorted(os.listdir(sweep_dir)) == ["run-0"]
+
+
+def children_of(pid):
+    """(pid, session id) of each live child process of `pid`, read from /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append((int(entry), int(fields[3])))
+    return children
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_the_terminal_reaches_each_run_once_and_every_run_saves(tmp_path):
+    import signal
+    import time
+
+    tiny = "--layers 1 --cutoff 4 --batch-size 8 --n-critic 1 --steps 100000 --eval-every 5 --eval-samples 60"
+    command = [sys.executable, SCRIPT, *tiny.split(), "--no-jit-compile", "--seed", "0,1", "--jobs", "2"]
+    command += ["--output-dir", str(tmp_path), "--name", "stopped"]
+    # a session of its own stands for the terminal: Ctrl-C there signals its whole foreground group
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    sweep_dir = tmp_path / "stopped"
+    deadline = time.time() + 300
+    while not all((sweep_dir / f"run-{index}" / "metrics.csv").exists() for index in range(2)):
+        assert process.poll() is None and time.time() < deadline, process.communicate()[1][-2000:]
+        time.sleep(0.1)
+    children = children_of(process.pid)
+    assert len(children) == 2
+    # each run is in a session of its own, so the terminal's Ctrl-C reaches it once: forwarded by the sweep
+    assert all(session != os.getsid(process.pid) for _, session in children)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr[-2000:]
+    for index in range(2):
+        run_dir = sweep_dir / f"run-{index}"
+        log = (sweep_dir / f"run-{index}.log").read_text()
+        assert "Traceback" not in log and "interrupted; checkpoint at step" in log
+        final = json.loads((run_dir / "coverage.json").read_text())
+        assert final["status"] == "interrupted"
+        assert os.path.exists(run_dir / "checkpoints" / f"ckpt-{final['step']}.index")
+    with open(sweep_dir / "summary.csv", newline="") as handle:
+        assert [row["status"] for row in csv.DictReader(handle)] == ["interrupted", "interrupted"]
