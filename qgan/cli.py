@@ -294,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     _option(output, "run_name", "name of this run's folder (default: <dataset>-<engine>-<date>-<time>)")
     _option(
         output,
+        "tensorboard",
+        "write TensorBoard logs into the run folder's tensorboard/: the losses, Wasserstein estimate, "
+        "penalty, gradient norms, trace, guard counters and each evaluation's modes, high quality and KL "
+        "(one epoch = one --eval-every interval), and an image of the samples per evaluation",
+        action=argparse.BooleanOptionalAction,
+    )
+    _option(
+        output,
         "resume",
         "continue the run in --run-name from its last checkpoint (re-running the same --run-name does "
         "the same); every setting must match the saved config.json except --steps",
@@ -339,7 +347,7 @@ def main(argv=None) -> int:
         detail = message[message.index("non-finite values in") :].splitlines()[0]
         print(f"{PROGRAM}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
         return EXIT_NONFINITE
-    return {"completed": 0, "interrupted": EXIT_INTERRUPTED, "guard-stop": EXIT_GUARD_STOP}[result.status]
+    return {"interrupted": EXIT_INTERRUPTED, "guard-stop": EXIT_GUARD_STOP}.get(result.status, 0)
 
 
 if __name__ == "__main__":

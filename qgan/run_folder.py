@@ -220,26 +220,36 @@ def axis_labels(config: TrainConfig) -> tuple[str, str]:
     return ("x (mode 0 ⟨x̂⟩, after readout)", "y (mode 1 ⟨x̂⟩, after readout)")
 
 
-def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, coverage) -> None:
+def _evaluation_title(label, step, coverage) -> str:
+    if coverage is None:
+        return f"step {step}\n{label}"
+    return (
+        f"step {step}: {coverage.modes_captured}/{coverage.num_modes} modes, "
+        f"{100 * coverage.high_quality_fraction:.1f}% high quality, KL {coverage.kl_uniform:.3f}\n{label}"
+    )
+
+
+def draw_samples(path, config, generator, target, step, samples, outcomes, coverage) -> str:
+    """The samples figure of one evaluation (samples.png, and TensorBoard's image of each evaluation)."""
     label = f"{target.name}, {generator_description(config, generator)}"
-    step = rows[-1]["step"]
-    if coverage is not None:
-        title = (
-            f"step {step}: {coverage.modes_captured}/{coverage.num_modes} modes, "
-            f"{100 * coverage.high_quality_fraction:.1f}% high quality, KL {coverage.kl_uniform:.3f}\n{label}"
-        )
-    else:
-        title = f"step {step}\n{label}"
-    plots.plot_samples(
-        os.path.join(run_dir, "samples.png"),
+    return plots.plot_samples(
+        path,
         samples,
         target_points=target.sample(len(samples), seed=config.seed + 1),
         centers=target.centers,
         std=target.std,
         counts=None if coverage is None else coverage.counts,
-        title=title,
+        title=_evaluation_title(label, step, coverage),
         outcomes=outcomes if generator.outcomes else None,
         axis_labels=axis_labels(config),
+    )
+
+
+def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, coverage) -> None:
+    label = f"{target.name}, {generator_description(config, generator)}"
+    step = rows[-1]["step"]
+    draw_samples(
+        os.path.join(run_dir, "samples.png"), config, generator, target, step, samples, outcomes, coverage
     )
     if generator.outcomes:
         plots.plot_outcomes(os.path.join(run_dir, "outcomes.png"), outcomes, generator.outcomes, title=label)
@@ -248,7 +258,7 @@ def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, cove
             os.path.join(run_dir, "mode_counts.png"),
             coverage.counts,
             coverage.num_samples,
-            title=title,
+            title=_evaluation_title(label, step, coverage),
         )
         plots.plot_coverage(os.path.join(run_dir, "coverage.png"), rows, coverage.num_modes, title=label)
     plots.plot_training(os.path.join(run_dir, "training.png"), rows, title=label)

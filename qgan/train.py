@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
-import threading
 import time
 
 import keras
@@ -21,24 +19,20 @@ from qgan.builders import (
     real_dataset,
     restore_checkpoint,
 )
+from qgan.callbacks import Interruption, SampleImages, TrainingLoop, evaluate
 from qgan.config import ConfigError, TrainConfig
-from qgan.coverage import CoverageReport, mode_coverage
+from qgan.coverage import CoverageReport
 from qgan.files import write_atomic
 from qgan.guard import GuardMonitor
 from qgan.run_folder import (
-    METRIC_COLUMNS,
-    OUTCOME_COLUMNS,
-    is_count,
-    metrics_csv,
-    outcome_rows,
     prepare_run_dir,
     read_metrics,
     write_results,
 )
 from qgan.schedules import LearningRateDecay
 
-EVAL_CHUNK = 250
 CHECKPOINTS_KEPT = 3
+TENSORBOARD_FOLDER = "tensorboard"
 PROGRAM = "scripts/train_coordinate_quantum_gan.py"
 
 
@@ -56,6 +50,7 @@ class TrainResult:
         interrupted: the run stopped on Ctrl-C (SIGINT) before its last step.
         resumed_from: the step the run continued from (0 for a fresh run).
         stopped_by: the guard whose recovery="stop" ended the run early, None otherwise.
+        status: how the run ended (see run_status).
     """
 
     run_dir: str
@@ -67,155 +62,21 @@ class TrainResult:
     interrupted: bool = False
     resumed_from: int = 0
     stopped_by: str | None = None
-
-    @property
-    def status(self) -> str:
-        """How the run ended: "completed", "interrupted" (Ctrl-C) or "guard-stop"."""
-        return run_status(self.interrupted, self.stopped_by)
+    status: str = "completed"
 
 
-def run_status(interrupted: bool, stopped_by: str | None) -> str:
-    """How a run ended: "guard-stop" (a guard's recovery="stop"), "interrupted" (Ctrl-C) or "completed"."""
+def run_status(interrupted: bool, stopped_by: str | None, short: bool = False) -> str:
+    """How a run ended.
+
+    Returns:
+        "guard-stop" (a guard's recovery="stop"), "interrupted" (Ctrl-C), "stopped" (before its
+        last step, by another callback such as EarlyStopping) or "completed".
+    """
     if stopped_by is not None:
         return "guard-stop"
-    return "interrupted" if interrupted else "completed"
-
-
-def evaluate(generator, target, num_samples: int, seed) -> tuple:
-    """Fresh samples, their traces, their outcomes and their coverage (None without centres)."""
-    samples, trace, outcomes = generator.generate(
-        num_samples, chunk_size=min(EVAL_CHUNK, num_samples), seed=seed, outcomes=True
-    )
-    coverage = None
-    if target.centers is not None:
-        coverage = mode_coverage(samples, target.centers, target.std)
-    return samples, trace, outcomes, coverage
-
-
-def _format_progress(row, config, num_modes) -> str:
-    parts = [f"step {row['step']:>6d}/{config.steps}"]
-    parts.append(f"d_loss {row['d_loss']:+.4f}  g_loss {row['g_loss']:+.4f}  W {row['wasserstein']:+.4f}")
-    if row["modes_captured"] is not None:
-        parts.append(
-            f"modes {row['modes_captured']}/{num_modes}  HQ {100 * row['high_quality_fraction']:5.1f}%  "
-            f"KL {row['kl_uniform']:.3f}"
-        )
-    if row.get("outcome_entropy") is not None:
-        parts.append(f"H {row['outcome_entropy']:.2f}")
-    parts.append(f"trace {row['eval_trace_mean']:.4f} (min {row['eval_trace_min']:.4f})")
-    parts.append(f"skipped d{row['d_skipped_steps']} g{row['g_skipped_steps']}")
-    parts.append(f"[{row['elapsed_s']:.0f} s]")
-    return "  ".join(parts)
-
-
-class Interruption:
-    """Turns Ctrl-C (SIGINT) into a request to stop after the current step, while active."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
-class TrainingLoop(keras.callbacks.Callback):
-    """Counts generator steps; evaluates every eval_every steps, checkpoints every checkpoint_every.
-
-    Both also happen at the last step. Ctrl-C stops training after the current step.
-    """
-
-    def __init__(self, config, target, run_dir, rows, step, manager, interruption, clock, log):
-        super().__init__()
-        self.config = config
-        self.target = target
-        self.run_dir = run_dir
-        self.rows = rows
-        self.step = step
-        self.manager = manager
-        self.interruption = interruption
-        self.clock = clock
-        self.log = log
-        self.last = None
-        self.last_logs = {}
-        self.outcome_rows = (
-            read_metrics(run_dir, rows[-1]["step"], "outcomes.csv", OUTCOME_COLUMNS) if rows else []
-        )
-
-    def on_train_begin(self, logs=None):
-        self.running_means = [
-            variable.numpy() for metric in self.model.metrics for variable in metric.variables
-        ]
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # fit resets the metrics before each epoch: put back the running means a resumed run restored
-        variables = [variable for metric in self.model.metrics for variable in metric.variables]
-        for variable, value in zip(variables, self.running_means):
-            variable.assign(value)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step.assign_add(1)
-        self.last_logs = dict(logs or {})
-        step = int(self.step.numpy())
-        if step % self.config.eval_every == 0 or step == self.config.steps:
-            self.evaluate(self.last_logs)
-        if step % self.config.checkpoint_every == 0 or step == self.config.steps:
-            self.save_checkpoint()
-        if self.interruption.requested:
-            self.model.stop_training = True
-
-    def evaluate(self, logs) -> None:
-        """Appends a metrics row (fresh samples, coverage, the logs since the last row) and prints it."""
-        step = int(self.step.numpy())
-        if self.rows and self.rows[-1]["step"] == step:
-            return
-        samples, trace, outcomes, coverage = evaluate(
-            self.model.generator, self.target, self.config.eval_samples, seed=[self.config.seed, step]
-        )
-        row = {key: None for key in METRIC_COLUMNS}
-        row["step"] = step
-        row["elapsed_s"] = round(self.clock(), 2)
-        for key in METRIC_COLUMNS:
-            if key in logs:
-                value = float(logs[key])
-                row[key] = int(value) if is_count(key) else value
-        row["eval_trace_mean"] = float(np.mean(trace))
-        row["eval_trace_min"] = float(np.min(trace))
-        if coverage is not None:
-            row["modes_captured"] = coverage.modes_captured
-            row["high_quality_fraction"] = coverage.high_quality_fraction
-            row["kl_uniform"] = coverage.kl_uniform
-        self.rows.append(row)
-        self.last = (samples, trace, outcomes, coverage)
-        write_atomic(os.path.join(self.run_dir, "metrics.csv"), metrics_csv(self.rows))
-        if self.model.generator.outcomes:
-            self.outcome_rows += outcome_rows(step, samples, outcomes)
-            write_atomic(
-                os.path.join(self.run_dir, "outcomes.csv"), metrics_csv(self.outcome_rows, OUTCOME_COLUMNS)
-            )
-        for metric in self.model.metrics:
-            metric.reset_state()
-        num_modes = len(self.target.centers) if self.target.centers is not None else 0
-        self.log(_format_progress(row, self.config, num_modes))
-
-    def save_checkpoint(self) -> None:
-        """Writes a checkpoint of the current step unless one exists already."""
-        step = int(self.step.numpy())
-        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
-            return
-        self.manager.save(checkpoint_number=step)
+    if interrupted:
+        return "interrupted"
+    return "stopped" if short else "completed"
 
 
 def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
@@ -286,6 +147,9 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
         f"batch {config.batch_size}, {config.steps} steps -> {run_dir}"
     )
     monitor = GuardMonitor(guards)
+    carried = None
+    if start_step % config.eval_every:
+        carried = [variable.numpy() for metric in gan.metrics for variable in metric.variables]
     with Interruption() as interruption:
         loop = TrainingLoop(
             config,
@@ -297,26 +161,36 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             interruption,
             clock=lambda: earlier_seconds + time.time() - started,
             log=log,
+            carried=carried,
         )
-        gan.fit(
-            real_dataset(target, config, start_step),
-            epochs=1,
-            steps_per_epoch=config.steps - start_step,
-            callbacks=[
-                monitor,
-                LearningRateDecay(
-                    decaying_rates(gan, config),
-                    step,
-                    config.steps,
-                    config.lr_schedule,
-                    config.lr_final_fraction,
-                ),
-                loop,
-                *callbacks,
-            ],
-            verbose=0,
-            shuffle=False,
-        )
+        run_callbacks = [
+            monitor,
+            LearningRateDecay(
+                decaying_rates(gan, config), step, config.steps, config.lr_schedule, config.lr_final_fraction
+            ),
+            loop,
+        ]
+        if config.tensorboard:
+            log_dir = os.path.join(run_dir, TENSORBOARD_FOLDER)
+            run_callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+            run_callbacks.append(SampleImages(log_dir, loop, config, target))
+        # an epoch is one evaluation interval; a run resumed between two evaluations first
+        # finishes the interrupted epoch, so its epochs line up with those of an uninterrupted run
+        epochs = -(-config.steps // config.eval_every)
+        epoch_start = start_step
+        while epoch_start < config.steps and not getattr(gan, "stop_training", False):
+            epoch = epoch_start // config.eval_every
+            whole_epochs = epoch_start % config.eval_every == 0
+            gan.fit(
+                real_dataset(target, config, epoch_start),
+                initial_epoch=epoch,
+                epochs=epochs if whole_epochs else epoch + 1,
+                steps_per_epoch=config.eval_every - epoch_start % config.eval_every,
+                callbacks=[*run_callbacks, *callbacks],
+                verbose=0,
+                shuffle=False,
+            )
+            epoch_start = int(step.numpy()) if whole_epochs else (epoch + 1) * config.eval_every
         # a run stopped early (Ctrl-C, guard) still gets a checkpoint, with the running means since
         # the last evaluation, and then its final row
         loop.save_checkpoint()
@@ -324,7 +198,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     final_step = int(step.numpy())
     interrupted = interruption.requested and final_step < config.steps
     stopped_by = monitor.stopped_by if final_step < config.steps else None
-    status = run_status(interrupted, stopped_by)
+    status = run_status(interrupted, stopped_by, final_step < config.steps)
     samples, trace, outcomes, coverage = (
         loop.last
         if loop.last is not None
@@ -334,7 +208,12 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
         run_dir, config, target, gan, loop.rows, samples, outcomes, coverage, loop.clock(), status, stopped_by
     )
     elapsed = time.time() - started
-    ending = {"completed": "done", "interrupted": "stopped", "guard-stop": f"stopped by {stopped_by}"}
+    ending = {
+        "completed": "done",
+        "interrupted": "stopped",
+        "guard-stop": f"stopped by {stopped_by}",
+        "stopped": "stopped by a callback",
+    }
     summary = f"{ending[status]} at step {final_step} in {elapsed:.0f} s: "
     if coverage is not None:
         summary += (
@@ -359,5 +238,5 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             f"Resuming clears the stop:\n  {resume.command_line(PROGRAM)}"
         )
     return TrainResult(
-        run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step, stopped_by
+        run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step, stopped_by, status
     )

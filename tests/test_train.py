@@ -268,3 +268,49 @@ def test_a_guard_stop_is_reported_exits_3_and_resuming_clears_it(tmp_path, monke
     assert "done at step 6" in out
     final = json.loads((tmp_path / "stopped" / "coverage.json").read_text())
     assert (final["step"], final["status"], final["stopped_by"]) == (6, "completed", None)
+
+
+@pytest.mark.slow
+def test_tensorboard_and_keras_logs_hold_each_evaluation_on_the_default_engine(tmp_path):
+    import csv
+
+    import keras
+    from tensorboard.backend.event_processing import event_accumulator
+
+    config = TrainConfig(results_dir=str(tmp_path), run_name="logged", **(TINY | dict(steps=5, cutoff=5)))
+    assert config.tensorboard and config.jit_compile
+    csv_log = tmp_path / "epochs.csv"
+    result = train(config, log=lambda line: None, callbacks=[keras.callbacks.CSVLogger(str(csv_log))])
+    rows = result.metrics
+    assert [row["step"] for row in rows] == [2, 4, 5]  # one epoch per evaluation, the last one short
+
+    def read(folder):
+        reader = event_accumulator.EventAccumulator(
+            str(tmp_path / "logged" / "tensorboard" / folder), size_guidance={"tensors": 0}
+        )
+        reader.Reload()
+        return {
+            tag: [event.step for event in reader.Tensors(tag)] for tag in reader.Tags()["tensors"]
+        }, reader
+
+    scalars, reader = read("train")
+    for name in (
+        "d_loss", "g_loss", "wasserstein", "gp", "d_grad_norm", "g_grad_norm", "trace_mean", "trace_min",
+        "critic_guard_skipped_steps", "generator_guard_recoveries", "modes_captured",
+        "high_quality_fraction", "kl_uniform", "eval_trace_mean",
+    ):  # fmt: skip
+        assert scalars[f"epoch_{name}"] == [0, 1, 2], name
+    for name in ("d_loss", "wasserstein", "high_quality_fraction", "kl_uniform", "eval_trace_min"):
+        logged = [float(tf.make_ndarray(event.tensor_proto)) for event in reader.Tensors(f"epoch_{name}")]
+        np.testing.assert_allclose(logged, [row[name] for row in rows], rtol=1e-6, err_msg=name)
+
+    images, reader = read("evaluation")
+    assert images == {"samples": [0, 1, 2]}
+    for event in reader.Tensors("samples"):
+        width, height, png = tf.make_ndarray(event.tensor_proto)
+        assert png.startswith(b"\x89PNG") and int(width) > 400 and int(height) > 400
+
+    with open(csv_log, newline="") as handle:
+        epochs = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in epochs] == [0, 1, 2]
+    assert [int(row["modes_captured"]) for row in epochs] == [row["modes_captured"] for row in rows]
