@@ -36,6 +36,7 @@ def matching_hidden_units(parameter_count: int, latent_dim: int, output_dim: int
     return min((width,) * depth, (width + 1,) * depth, key=distance)
 
 
+@keras.saving.register_keras_serializable(package="qgan")
 class ClassicalGenerator(CoordinateGenerator):
     """Maps latent noise z ∈ [-1, 1]^latent_dim to 2-D coordinates through a small MLP.
 
@@ -72,6 +73,7 @@ class ClassicalGenerator(CoordinateGenerator):
             kernel = self.add_weight(name=f"kernel_{index}", shape=(fan_in, fan_out), initializer=initializer)
             self.kernels.append(kernel)
             self.biases.append(self.add_weight(name=f"bias_{index}", shape=(fan_out,), initializer="zeros"))
+        self.built = True  # every weight exists now, whatever the input (Keras saving checks this)
 
     def call(self, z, return_trace: bool = False):
         """Generates coordinates for latent noise z of shape (batch, latent_dim).
@@ -105,6 +107,7 @@ class ClassicalGenerator(CoordinateGenerator):
         return config
 
 
+@keras.saving.register_keras_serializable(package="qgan")
 class ClassicalMixtureGenerator(CoordinateGenerator):
     """A classical counterpart of the heralded circuit: learned outcome logits and an MLP per outcome.
 
@@ -148,6 +151,7 @@ class ClassicalMixtureGenerator(CoordinateGenerator):
             jit_compile=jit_compile,
             name="network",
         )
+        self.built = True
 
     def mixture(self, z):
         """Every outcome's coordinates (batch, outcomes, output_dim), probabilities and a trace of ones."""

@@ -31,7 +31,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (results written)
 DEFAULTS = TrainConfig()
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr with exit status 2."""
 
     def error(self, message):
@@ -65,7 +65,7 @@ def _option(group, field: str, help: str, **kwargs) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every training flag; defaults come from TrainConfig."""
-    parser = _OneLineErrorParser(
+    parser = OneLineErrorParser(
         prog=PROGRAM,
         description="Train a continuous-variable quantum GAN on 2-D coordinates; measure its mode coverage.",
         epilog="exit status: 0 done, 1 stopped by --nonfinite raise, 2 bad input, 3 stopped by "

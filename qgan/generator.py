@@ -123,6 +123,7 @@ def draw_outcome(probabilities, uniform_latent):
     return tf.reduce_sum(below, axis=1)
 
 
+@keras.saving.register_keras_serializable(package="qgan")
 class QuantumGenerator(CoordinateGenerator):
     """Maps latent noise z ∈ [-1, 1]^modes to 2-D coordinates through a CV quantum circuit.
 
@@ -244,6 +245,7 @@ class QuantumGenerator(CoordinateGenerator):
             )
         self.readout_scale = self.add_weight(name="readout_scale", shape=(output_dim,), initializer="ones")
         self.readout_shift = self.add_weight(name="readout_shift", shape=(output_dim,), initializer="zeros")
+        self.built = True  # every weight exists now, whatever the input (Keras saving checks this)
 
     def gate_parameters(self) -> dict:
         """The physical gate parameters by group, shape (layers, size), after the bounds."""

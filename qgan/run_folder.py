@@ -15,6 +15,7 @@ from qgan import plots
 from qgan.builders import generator_description
 from qgan.config import ConfigError, TrainConfig, flag_name
 from qgan.files import save_atomic, write_atomic
+from qgan.saved_generator import save_generator
 
 METRIC_COLUMNS = (
     "step",
@@ -280,15 +281,8 @@ def write_results(
     }
     write_atomic(os.path.join(run_dir, "coverage.json"), json.dumps(final, indent=2) + "\n")
 
-    def save_generator(path):
-        with open(path, "wb") as handle:
-            np.savez(
-                handle,
-                **{variable.path.replace("/", "."): variable.numpy() for variable in gan.generator.weights},
-            )
-
     save_atomic(os.path.join(run_dir, "samples.npy"), lambda path: _save_array(path, samples))
-    save_atomic(os.path.join(run_dir, "generator.weights.npz"), save_generator)
+    save_generator(gan.generator, run_dir)
     save_atomic(os.path.join(run_dir, "critic.weights.h5"), gan.critic.save_weights)
     if gan.generator.outcomes:
         save_atomic(os.path.join(run_dir, "outcomes.npy"), lambda path: _save_array(path, outcomes))

@@ -10,6 +10,7 @@ import tensorflow as tf
 from qgan.builders import build_generator
 from qgan.classical_generator import ClassicalGenerator, matching_hidden_units, mlp_parameter_count
 from qgan.config import TrainConfig
+from qgan.saved_generator import load_run
 from qgan.train import train
 
 
@@ -78,15 +79,17 @@ def test_train_runs_the_classical_baseline_through_the_same_loop(tmp_path):
     assert result.metrics[-1]["eval_trace_min"] == 1.0
     final = json.loads((tmp_path / "mlp" / "coverage.json").read_text())
     assert final["coverage"]["num_samples"] == 200
-    weights = np.load(tmp_path / "mlp" / "generator.weights.npz")
-    assert sorted(weights) == [
-        "classical_generator.bias_0",
-        "classical_generator.bias_1",
-        "classical_generator.bias_2",
-        "classical_generator.kernel_0",
-        "classical_generator.kernel_1",
-        "classical_generator.kernel_2",
+    generator = load_run(str(tmp_path / "mlp"))
+    assert sorted(weight.path for weight in generator.weights) == [
+        "classical_generator/bias_0",
+        "classical_generator/bias_1",
+        "classical_generator/bias_2",
+        "classical_generator/kernel_0",
+        "classical_generator/kernel_1",
+        "classical_generator/kernel_2",
     ]
+    samples = generator.generate(200, chunk_size=200, seed=[config.seed, 30])[0]
+    np.testing.assert_allclose(samples, np.load(tmp_path / "mlp" / "samples.npy"), atol=1e-6)
 
 
 def test_classical_mixture_is_softmax_logits_and_an_mlp_of_latent_and_outcome_code():

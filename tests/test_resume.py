@@ -17,6 +17,7 @@ import tensorflow as tf
 from qgan import cli
 from qgan.config import TrainConfig
 from qgan.critic import build_critic
+from qgan.saved_generator import load_run
 from qgan.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,12 +75,11 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
 
     killed_dir, whole_dir = os.path.join(results, "killed"), os.path.join(results, "whole")
     assert [int(row["step"]) for row in metric_rows(killed_dir)] == list(range(100, 601, 100))
-    generator_resumed = np.load(os.path.join(killed_dir, "generator.weights.npz"))
-    generator_whole = np.load(os.path.join(whole_dir, "generator.weights.npz"))
-    assert sorted(generator_resumed.files) == sorted(generator_whole.files)
-    for name in generator_whole.files:
+    generator_resumed, generator_whole = load_run(killed_dir), load_run(whole_dir)
+    for resumed_weight, whole_weight in zip(generator_resumed.weights, generator_whole.weights):
+        assert resumed_weight.path == whole_weight.path
         np.testing.assert_allclose(
-            generator_resumed[name], generator_whole[name], rtol=1e-5, atol=1e-6, err_msg=name
+            resumed_weight.numpy(), whole_weight.numpy(), rtol=1e-5, atol=1e-6, err_msg=whole_weight.path
         )
     for resumed_weight, whole_weight in zip(load_critic(killed_dir), load_critic(whole_dir)):
         np.testing.assert_allclose(resumed_weight, whole_weight, rtol=1e-5, atol=1e-6)
@@ -110,7 +110,8 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_plots(tmp_path):
     for name in (
         "coverage.json",
         "samples.npy",
-        "generator.weights.npz",
+        "generator.json",
+        "generator.weights.h5",
         "critic.weights.h5",
         "samples.png",
         "training.png",
@@ -321,8 +322,7 @@ def test_injected_faults_are_survived_and_counted(tmp_path, monkeypatch):
 
 
 def result_weights(run_dir):
-    generator = np.load(os.path.join(run_dir, "generator.weights.npz"))
-    return [generator[name] for name in generator.files] + load_critic(run_dir)
+    return [weight.numpy() for weight in load_run(run_dir).weights] + load_critic(run_dir)
 
 
 class CrashAfter(keras.callbacks.Callback):

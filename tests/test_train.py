@@ -32,7 +32,8 @@ def test_train_writes_an_honest_results_folder(tmp_path):
         "metrics.csv",
         "coverage.json",
         "samples.npy",
-        "generator.weights.npz",
+        "generator.json",
+        "generator.weights.h5",
         "critic.weights.h5",
         *PLOT_FILES,
     }
