@@ -2,14 +2,9 @@
 
 from qgan.guard.callbacks import GuardMonitor
 from qgan.guard.clipping import clip_gradients
-from qgan.guard.gradient_guard import (
-    POLICIES,
-    RECOVERIES,
-    GradientGuard,
-    GuardStop,
-    NonFiniteError,
-)
+from qgan.guard.gradient_guard import POLICIES, RECOVERIES, GradientGuard, GuardStop
 from qgan.guard.model import GuardedModel
+from qgan.guard.reporting import NonFiniteError
 from qgan.guard.sanitize import Problem, Sanitize, check_finite
 
 __all__ = [

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -14,80 +11,25 @@ except ImportError:  # pragma: no cover - the If ops are then lowered: slower, s
     maybe_set_lowering_attr = None
 
 from qgan.guard.clipping import clip_gradients
-
-logger = logging.getLogger("qgan.guard")
+from qgan.guard.optimizer_state import StateSnapshot, learning_rate_variable, slot_variables, variable_name
+from qgan.guard.policies import apply_with_policy, policy_applies
+from qgan.guard.reporting import (
+    _COUNTERS,
+    _HEALTHY_STEP,
+    CONSECUTIVE_BAD,
+    HEALTHY,
+    RECOVERIES_COUNT,
+    GuardReports,
+)
 
 POLICIES = ("filter", "zero", "skip", "raise")
-_COUNTERS = (
-    "steps",
-    "skipped_steps",
-    "nonfinite_loss_steps",
-    "consecutive_bad",
-    "recoveries",
-    "healthy_steps",
-)
-STEPS, SKIPPED, NONFINITE_LOSS, CONSECUTIVE_BAD, RECOVERIES_COUNT, HEALTHY = range(len(_COUNTERS))
-#: what a healthy step adds to the counters
-_HEALTHY_STEP = tuple(int(index in (STEPS, HEALTHY)) for index in range(len(_COUNTERS)))
 RECOVERIES = ("rollback", "stop", "none")
 #: the branch budget is an int32
 _MAX_SNAPSHOT_EVERY = int(np.iinfo(np.int32).max)
 
 
-class NonFiniteError(FloatingPointError):
-    """Raised by the "raise" policy, naming the variables whose gradient held NaN/Inf."""
-
-
 class GuardStop(RuntimeError):
     """Raised by recovery="stop" when no Keras `fit` is there to stop."""
-
-
-def variable_name(variable) -> str:
-    """The variable's path (Keras 3) or name."""
-    return getattr(variable, "path", None) or variable.name
-
-
-def slot_variables(optimizer, variables) -> tuple[list[list], list]:
-    """The optimizer's per-variable state (moments, accumulators, …) of each variable.
-
-    Keras 3 optimizers create per-variable state with `add_variable_from_reference`, which names
-    it `{variable path with / as _}_{slot}`; a slot belongs to the variable with the longest
-    such prefix and the same shape.
-
-    Returns:
-        (slots per variable, optimizer variables that belong to no variable, e.g. iterations).
-    """
-    prefixes = [variable_name(variable).replace("/", "_") + "_" for variable in variables]
-    slots = [[] for _ in variables]
-    shared = []
-    for slot in optimizer.variables:
-        matches = [
-            index
-            for index, prefix in enumerate(prefixes)
-            if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(variables[index].shape)
-        ]
-        if matches:
-            slots[max(matches, key=lambda index: len(prefixes[index]))].append(slot)
-        else:
-            shared.append(slot)
-    return slots, shared
-
-
-def _learning_rate_variable(optimizer):
-    """The optimizer's learning-rate variable (unwrapping a LossScaleOptimizer), or None for a schedule."""
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-    rate = getattr(optimizer, "_learning_rate", None)
-    return rate if isinstance(rate, keras.Variable) else None
-
-
-def _dtype_name(item) -> str:
-    """The dtype name of a tf.Variable or Keras variable."""
-    return tf.as_dtype(item.dtype).name
-
-
-def _flatten(items) -> tf.Tensor:
-    """The items' values, flattened and concatenated into one vector."""
-    return tf.concat([tf.reshape(item, [-1]) for item in items], axis=0)
 
 
 def _cond_run_as_function(predicate, true_function, false_function):
@@ -107,7 +49,7 @@ def _cond_run_as_function(predicate, true_function, false_function):
     return result
 
 
-class GradientGuard:
+class GradientGuard(GuardReports):
     """A guarded `optimizer.apply` for the gradients of a `tf.GradientTape`, for any Keras model.
 
     Each step:
@@ -128,10 +70,16 @@ class GradientGuard:
        "stop" asks Keras `fit` to stop (through GuardMonitor) or raises GuardStop outside fit.
 
     All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
-    eagerly, under tf.function and under XLA. A healthy step after a healthy one takes a short
-    branch (clip, apply, counter increments; another one adds the snapshot when it is due);
-    every other step takes the general one, which does all of the above. Each kind of event is
-    logged once per variable.
+    eagerly, under tf.function and under XLA. Each kind of event is logged once per variable.
+    Which branch a step takes depends on whether it is healthy and on the budget b
+    (`_steps_to_snapshot`, kept between steps; not checkpointed, so a restored guard starts at -1):
+
+    | step    | b before               | branch   | what it does                        | b after            |
+    |---------|------------------------|----------|-------------------------------------|--------------------|
+    | healthy | > 0 (≥ 0 w/o rollback) | fast     | clip, apply, count                  | b - 1 (rollback)   |
+    | healthy | 0 (rollback)           | snapshot | snapshot, clip, apply, count        | snapshot_every - 1 |
+    | healthy | -1                     | general  | count, snapshot if due, apply       | steps to snapshot  |
+    | bad     | any                    | general  | count, the policy's update, recover | -1                 |
 
     Args:
         nonfinite: "filter", "zero", "skip" or "raise".
@@ -211,7 +159,7 @@ class GradientGuard:
         self.variable_names = [variable_name(variable) for variable in variables]
         self._variable_index = {id(variable): index for index, variable in enumerate(variables)}
         self._slots, shared = slot_variables(optimizer, variables)
-        self._learning_rate = _learning_rate_variable(optimizer)
+        self._learning_rate = learning_rate_variable(optimizer)
         if self.recovery == "rollback" and self.lr_backoff != 1 and self._learning_rate is None:
             raise ValueError(
                 f"{self.name}: recovery='rollback' with lr_backoff={self.lr_backoff} needs a settable "
@@ -241,13 +189,7 @@ class GradientGuard:
         self._nonfinite_seen = tf.Variable(
             tf.zeros(count + 1, tf.bool), trainable=False, name=f"{self.name}_nonfinite_seen"
         )
-        # the snapshot for rollback: one flat copy per dtype, so the step's branch takes few inputs
-        self._snapshot = {}
-        if self.recovery == "rollback":
-            for dtype in sorted({_dtype_name(item) for item in self._state}):
-                self._snapshot[dtype] = tf.Variable(
-                    _flatten(self._state_of(dtype)), trainable=False, name=f"{self.name}_snapshot_{dtype}"
-                )
+        self._snapshot = StateSnapshot(self._state, self.name) if self.recovery == "rollback" else None
         self.built = True
 
     def state_variables(self) -> dict:
@@ -258,84 +200,9 @@ class GradientGuard:
             "last_squared_norms": self._last_squared_norms,
             "stop_requested": self._stop_requested,
         }
-        state.update({f"snapshot_{dtype}": copy for dtype, copy in self._snapshot.items()})
+        if self._snapshot is not None:
+            state.update({f"snapshot_{dtype}": copy for dtype, copy in self._snapshot.copies.items()})
         return state
-
-    # ----------------------------------------------------------------- counters
-    @property
-    def steps(self) -> int:
-        """Steps seen."""
-        return int(self._counters[STEPS].numpy())
-
-    @property
-    def skipped_steps(self) -> int:
-        """Steps in which no variable was updated."""
-        return int(self._counters[SKIPPED].numpy())
-
-    @property
-    def nonfinite_loss_steps(self) -> int:
-        """Steps whose loss was NaN or Inf."""
-        return int(self._counters[NONFINITE_LOSS].numpy())
-
-    @property
-    def consecutive_bad(self) -> int:
-        """Bad steps (non-finite loss or gradient) in a row up to now."""
-        return int(self._counters[CONSECUTIVE_BAD].numpy())
-
-    @property
-    def recoveries(self) -> int:
-        """Rollbacks (or stop requests) so far."""
-        return int(self._counters[RECOVERIES_COUNT].numpy())
-
-    @property
-    def learning_rate_factor(self) -> float:
-        """The product of the back-offs applied so far: lr_backoff^rollbacks (1 without rollback)."""
-        if self.recovery != "rollback":
-            return 1.0
-        return float(self.lr_backoff**self.recoveries)
-
-    @property
-    def stop_requested(self) -> bool:
-        """Whether recovery="stop" has asked training to stop."""
-        return bool(self._stop_requested.numpy())
-
-    def clear_stop(self) -> None:
-        """Withdraws a stop request (a resumed run trains on instead of stopping at once)."""
-        if self.built:
-            self._stop_requested.assign(False)
-
-    def totals(self) -> dict:
-        """Cumulative counters as int64 scalar tensors (usable inside tf.function), for logs.
-
-        Returns:
-            skipped_steps, nonfinite_loss_steps, nonfinite_grads, none_grads and large_grads
-            (summed over variables), consecutive_bad and recoveries.
-        """
-        counters = tf.convert_to_tensor(self._counters)
-        variable_totals = tf.reduce_sum(self._variable_counts, axis=1)
-        return {
-            "skipped_steps": counters[SKIPPED],
-            "nonfinite_loss_steps": counters[NONFINITE_LOSS],
-            "nonfinite_grads": variable_totals[1],
-            "none_grads": variable_totals[0],
-            "large_grads": variable_totals[2],
-            "consecutive_bad": counters[CONSECUTIVE_BAD],
-            "recoveries": counters[RECOVERIES_COUNT],
-        }
-
-    def health(self) -> dict[str, dict]:
-        """Per variable name: how often its gradient was None, non-finite, large, and its last norm."""
-        none, nonfinite, large = self._variable_counts.numpy()
-        norms = np.sqrt(self._last_squared_norms.numpy())
-        return {
-            name: {
-                "none": int(none[index]),
-                "nonfinite": int(nonfinite[index]),
-                "large": int(large[index]),
-                "last_norm": float(norms[index]),
-            }
-            for index, name in enumerate(self.variable_names)
-        }
 
     # ----------------------------------------------------------------- the step
     def apply_gradients(self, optimizer, grads, variables, loss=None) -> dict:
@@ -411,7 +278,11 @@ class GradientGuard:
             large = tf.logical_and(finite, squares > limit)  # never, when the limit is float32's maximum
             all_finite = tf.reduce_all(finite)
             bad = tf.logical_not(tf.logical_and(loss_finite, all_finite))
-            applied = self._applies(loss_finite, all_finite, finite) if present else tf.constant(False)
+            applied = (
+                policy_applies(self.nonfinite, loss_finite, all_finite, finite)
+                if present
+                else tf.constant(False)
+            )
             return finite, large, all_finite, bad, applied
 
         def per_variable(values):
@@ -439,19 +310,21 @@ class GradientGuard:
                 trigger = counters[CONSECUTIVE_BAD] >= self.max_consecutive_bad
                 one_more_recovery = tf.one_hot(RECOVERIES_COUNT, len(_COUNTERS), dtype=tf.int64)
                 counters = tf.where(trigger, counters * restart_run + one_more_recovery, counters)
-            if self._snapshot:
-                snapshot_taken = tf.cond(take_snapshot, self._save_snapshot, lambda: tf.constant(False))
+            if self._snapshot is not None:
+                snapshot_taken = tf.cond(take_snapshot, self._snapshot.save, lambda: tf.constant(False))
             else:
                 snapshot_taken = tf.constant(False)
             with tf.control_dependencies([snapshot_taken]):
-                done = self._apply(
+                done = apply_with_policy(
+                    self.nonfinite,
                     optimizer,
                     present_grads,
                     present_variables,
-                    present_indices,
+                    [self._slots[index] for index in present_indices],
                     finite,
                     loss_finite,
                     all_finite,
+                    self._clip,
                 )
             with tf.control_dependencies([done]):
                 recovered = tf.cond(trigger, self._recover, lambda: tf.constant(False))
@@ -460,7 +333,7 @@ class GradientGuard:
                 counts = tf.stack([tf.zeros(count, tf.int64), per_variable(~finite), per_variable(large)])
                 self._variable_counts.assign_add(counts)
                 # after a healthy step, the healthy steps before the next snapshot is due
-                if self._snapshot:
+                if self._snapshot is not None:
                     every = self.snapshot_every
                     until_snapshot = tf.cast((every - counters[HEALTHY] % every) % every, tf.int32)
                 else:  # no snapshots: any budget ≥ 0 sends the next healthy step down the short branch
@@ -471,14 +344,14 @@ class GradientGuard:
         def fast_path():
             """A healthy step after a healthy one, no snapshot due: apply and count it."""
             self._apply_clipped(optimizer, present_grads, present_variables)
-            if self._snapshot:
+            if self._snapshot is not None:
                 self._steps_to_snapshot.assign_sub(1)
             self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
             return tf.constant(False)
 
         def snapshot_path():
             """A healthy step after a healthy one, snapshot due: take it, apply and count the step."""
-            with tf.control_dependencies([self._save_snapshot()]):
+            with tf.control_dependencies([self._snapshot.save()]):
                 self._apply_clipped(optimizer, present_grads, present_variables)
             self._steps_to_snapshot.assign(self.snapshot_every - 1)
             self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
@@ -486,7 +359,7 @@ class GradientGuard:
 
         if present:
             budget = self._steps_to_snapshot
-            if self._snapshot:
+            if self._snapshot is not None:
                 fast = tf.logical_and(healthy, budget > 0)
 
                 def other_paths():
@@ -533,165 +406,18 @@ class GradientGuard:
             "recovered": recovered,
         }
 
-    def _applies(self, loss_finite, all_finite, finite):
-        """Whether the policy updates some variable in this step."""
-        if self.nonfinite in ("skip", "raise"):
-            return tf.logical_and(loss_finite, all_finite)
-        if self.nonfinite == "zero":
-            return loss_finite
-        return tf.logical_and(loss_finite, tf.reduce_any(finite))
+    def _clip(self, grads):
+        return clip_gradients(grads, self.clip_value, self.clip_norm, self.global_clip_norm)
 
     def _apply_clipped(self, optimizer, grads, variables):
-        optimizer.apply(
-            clip_gradients(grads, self.clip_value, self.clip_norm, self.global_clip_norm), variables
-        )
-
-    def _apply(self, optimizer, grads, variables, indices, finite, loss_finite, all_finite):
-        """Applies the clipped gradients as the policy says; returns whether anything was updated."""
-        if not variables:
-            return tf.constant(False)
-
-        def clipped(grads):
-            return clip_gradients(grads, self.clip_value, self.clip_norm, self.global_clip_norm)
-
-        def zeroed():
-            return [
-                tf.where(finite[position], grad, tf.zeros_like(grad)) for position, grad in enumerate(grads)
-            ]
-
-        def apply_all():
-            optimizer.apply(clipped(grads), variables)
-            return tf.constant(True)
-
-        def nothing():
-            return tf.constant(False)
-
-        if self.nonfinite in ("skip", "raise"):
-            return tf.cond(tf.logical_and(loss_finite, all_finite), apply_all, nothing)
-
-        def apply_zeroed():
-            optimizer.apply(clipped(zeroed()), variables)
-            return tf.constant(True)
-
-        if self.nonfinite == "zero":
-            return tf.cond(loss_finite, lambda: tf.cond(all_finite, apply_all, apply_zeroed), nothing)
-
-        slots = [self._slots[index] for index in indices]
-
-        def apply_finite_ones():
-            saved = [
-                [tf.identity(item) for item in [variable, *own]] for variable, own in zip(variables, slots)
-            ]
-            with tf.control_dependencies([item for group in saved for item in group]):
-                optimizer.apply(clipped(zeroed()), variables)
-            for position, (old_values, variable, own) in enumerate(zip(saved, variables, slots)):
-                for old, current in zip(old_values, [variable, *own]):
-                    current.assign(tf.where(finite[position], current, old))
-            return tf.constant(True)
-
-        some_finite = tf.reduce_any(finite)
-        return tf.cond(
-            tf.logical_not(loss_finite),
-            nothing,
-            lambda: tf.cond(all_finite, apply_all, lambda: tf.cond(some_finite, apply_finite_ones, nothing)),
-        )
-
-    def _state_of(self, dtype: str) -> list:
-        """The state items (variables, optimizer state) of one dtype, in a fixed order."""
-        return [item for item in self._state if _dtype_name(item) == dtype]
-
-    def _save_snapshot(self):
-        for dtype, copy in self._snapshot.items():
-            copy.assign(_flatten(self._state_of(dtype)))
-        return tf.constant(True)
+        optimizer.apply(self._clip(grads), variables)
 
     def _recover(self):
         if self.recovery == "stop":
             self._stop_requested.assign(True)
         else:
-            for dtype, copy in self._snapshot.items():
-                items = self._state_of(dtype)
-                pieces = tf.split(copy, [int(np.prod(item.shape)) for item in items])
-                for item, piece in zip(items, pieces):
-                    item.assign(tf.reshape(piece, item.shape))
+            if self._snapshot is not None:  # traced even when recovery="none" never takes this branch
+                self._snapshot.restore()
             if self._learning_rate is not None:
                 self._learning_rate.assign(self._learning_rate * self.lr_backoff)
         return tf.constant(True)
-
-    def _stop_message(self) -> str:
-        return (
-            f"{self.name}: {self.max_consecutive_bad} bad steps in a row (non-finite loss or gradients); "
-            "training stopped by recovery='stop'"
-        )
-
-    def _raise_on_nonfinite(self, loss_finite, finite_flags, indices) -> list:
-        """Raises NonFiniteError eagerly; in a graph, records what is not finite for the host to raise."""
-        bad = tf.logical_not(tf.concat([[loss_finite], finite_flags], axis=0))
-        if tf.executing_eagerly():
-            if bool(tf.reduce_any(bad)):
-                self._nonfinite_seen.assign(self._seen(bad, indices))
-                self.raise_if_nonfinite()
-            return []
-        # no string op here: XLA cannot compile them, so the names are joined on the host
-        return [self._nonfinite_seen.assign(tf.logical_or(self._nonfinite_seen, self._seen(bad, indices)))]
-
-    def _seen(self, bad, indices):
-        positions = [[0]] + [[index + 1] for index in indices]
-        return tf.scatter_nd(positions, tf.cast(bad, tf.int32), [len(self.variable_names) + 1]) > 0
-
-    def raise_if_nonfinite(self) -> None:
-        """Raises NonFiniteError naming what a nonfinite="raise" step found non-finite, and clears it.
-
-        A compiled step cannot raise with names, so it records them; call this after each
-        compiled step of a custom loop (GuardMonitor does it in Keras `fit`).
-        """
-        if not self.built:
-            return
-        seen = self._nonfinite_seen.numpy()
-        if not seen.any():
-            return
-        self._nonfinite_seen.assign(tf.zeros_like(self._nonfinite_seen))
-        culprits = [name for name, flag in zip(["loss", *self.variable_names], seen) if flag]
-        raise NonFiniteError(f"{self.name}: non-finite values in: {', '.join(culprits)}")
-
-    # ----------------------------------------------------------------- logging
-    def log_events(self) -> None:
-        """Logs each kind of event once per variable (and a non-finite loss once), by name."""
-        if not self.built:
-            return
-        if self.nonfinite_loss_steps and "loss" not in self._logged:
-            self._logged.add("loss")
-            logger.warning("%s: non-finite loss; such steps update nothing", self.name)
-        effect = {
-            "filter": "that variable is left untouched in such steps",
-            "zero": "zeros are applied in its place",
-            "skip": "such steps update nothing",
-            "raise": "training was stopped",
-        }[self.nonfinite]
-        messages = {
-            "none": "gradient of %r was None; it is dropped",
-            "nonfinite": f"gradient of %r held NaN/Inf; {effect}",
-            "large": f"gradient of %r had a norm above {self.large_grad_threshold}",
-        }
-        for name, record in self.health().items():
-            for kind, message in messages.items():
-                if record[kind] and (kind, name) not in self._logged:
-                    self._logged.add((kind, name))
-                    logger.warning("%s: " + message, self.name, name)
-        if self.recoveries and ("recovery", self.recoveries) not in self._logged:
-            self._logged.add(("recovery", self.recoveries))
-            if self.recovery == "rollback":
-                rate = (
-                    ""
-                    if self._learning_rate is None
-                    else f", learning rate now {float(self._learning_rate.numpy()):.3g}"
-                )
-                logger.warning(
-                    "%s: %d bad steps in a row; rolled back to the last healthy snapshot (recovery %d%s)",
-                    self.name,
-                    self.max_consecutive_bad,
-                    self.recoveries,
-                    rate,
-                )
-            else:
-                logger.warning("%s", self._stop_message())
