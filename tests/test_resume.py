@@ -326,14 +326,16 @@ def result_weights(run_dir):
 
 
 class CrashAfter(keras.callbacks.Callback):
-    """Raises after batch `batch` (a crash between a checkpoint and the next evaluation)."""
+    """Raises after training step `step` (batch indices restart with every epoch, so it counts)."""
 
-    def __init__(self, batch):
+    def __init__(self, step):
         super().__init__()
-        self.batch = batch
+        self.step = step
+        self.count = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch == self.batch:
+        self.count += 1
+        if self.count == self.step:
             raise RuntimeError("crash")
 
 
@@ -346,7 +348,7 @@ def test_resume_between_evaluations_is_exact_under_xla_with_a_decaying_schedule(
     whole = train(TrainConfig(results_dir=str(tmp_path), run_name="whole", **config), log=lambda line: None)
     broken = TrainConfig(results_dir=str(tmp_path), run_name="broken", **config)
     with pytest.raises(RuntimeError, match="crash"):
-        train(broken, log=lambda line: None, callbacks=[CrashAfter(batch=4)])  # after step 5
+        train(broken, log=lambda line: None, callbacks=[CrashAfter(step=5)])
     assert [int(row["step"]) for row in metric_rows(str(tmp_path / "broken"))] == [4]
     resumed = train(broken, log=lambda line: None)
     assert resumed.resumed_from == 3

@@ -196,8 +196,11 @@ def test_nonfinite_raise_under_xla_stops_with_the_guards_names_and_keeps_the_fol
     from qgan.guard import NonFiniteError
 
     class PoisonCritic(keras.callbacks.Callback):
+        count = 0
+
         def on_train_batch_begin(self, batch, logs=None):
-            if batch == 3:
+            self.count += 1  # batch indices restart with every epoch (evaluation interval)
+            if self.count == 4:
                 kernel = self.model.critic.trainable_variables[0]
                 kernel.assign(tf.fill(kernel.shape, float("nan")))
 
@@ -220,15 +223,17 @@ def test_nonfinite_raise_under_xla_stops_with_the_guards_names_and_keeps_the_fol
 
 
 class PoisonCriticFrom(__import__("keras").callbacks.Callback):
-    """From batch `first` on, the critic's first kernel is NaN during each batch and restored after it."""
+    """From step `first` on (1-based), the critic's first kernel is NaN during each step, restored after."""
 
     def __init__(self, first):
         super().__init__()
         self.first = first
         self.saved = None
+        self.count = 0
 
     def on_train_batch_begin(self, batch, logs=None):
-        if batch >= self.first:
+        self.count += 1
+        if self.count >= self.first:
             kernel = self.model.critic.trainable_variables[0]
             self.saved = kernel.numpy()
             kernel.assign(tf.fill(kernel.shape, float("nan")))
@@ -252,9 +257,9 @@ def test_a_guard_stop_is_reported_exits_3_and_resuming_clears_it(tmp_path, monke
         *("--n-critic", "1", "--results-dir", str(tmp_path), "--run-name", "stopped"),
     ]
     unpoisoned = qgan.train.train
-    monkeypatch.setattr(qgan.train, "train", functools.partial(unpoisoned, callbacks=[PoisonCriticFrom(2)]))
+    monkeypatch.setattr(qgan.train, "train", functools.partial(unpoisoned, callbacks=[PoisonCriticFrom(3)]))
     assert EXIT_GUARD_STOP == 3
-    assert main(flags) == EXIT_GUARD_STOP  # batches 2 and 3 are bad: the stop comes at step 4
+    assert main(flags) == EXIT_GUARD_STOP  # steps 3 and 4 are bad: the stop comes at step 4
     out = capsys.readouterr().out
     assert "stopped by critic_guard at step 4" in out
     assert "--run-name stopped --resume" in out
