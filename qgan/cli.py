@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
     )
     _option(
+        circuit,
+        "compile_cache",
+        "keep XLA's compiled steps in $XDG_CACHE_HOME/qgan/xla (~/.cache/qgan/xla), so a repeated run "
+        "of the same shapes (a resume, a sweep's seeds) compiles faster; --no-compile-cache writes none",
+        action=argparse.BooleanOptionalAction,
+    )
+    _option(
         circuit, "modes", "optical modes (the first two are read out as x, y; the latent dimension)", type=int
     )
     _option(

@@ -19,7 +19,7 @@ QUADRATURES = ("xp", "xx")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 LR_SCHEDULE_PLAYERS = ("both", "generator")
 # what may differ between a saved run and the config that resumes it: the step budget, where it lives, logging
-RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name", "tensorboard")
+RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name", "tensorboard", "compile_cache")
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # the value a run trained with when its config.json predates the flag (the behaviour before it)
 VALUES_BEFORE_FLAGS = {
@@ -77,6 +77,7 @@ class TrainConfig:
     generator: str = "quantum"
     engine: str = "fock"
     jit_compile: bool = True
+    compile_cache: bool = True
     modes: int = 2
     layers: int = 4
     cutoff: int = 10
@@ -144,7 +145,7 @@ class TrainConfig:
             raise ConfigError(f"--generator {self.generator!r} is unknown; allowed: {', '.join(GENERATORS)}")
         if self.engine not in ENGINE_NAMES:
             raise ConfigError(f"--engine {self.engine!r} is unknown; allowed: {', '.join(ENGINE_NAMES)}")
-        for field in ("jit_compile", "reupload", "marginal_critic", "tensorboard"):
+        for field in ("jit_compile", "compile_cache", "reupload", "marginal_critic", "tensorboard"):
             if not isinstance(getattr(self, field), bool):
                 value = getattr(self, field)
                 raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use true or false")

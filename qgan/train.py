@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from qgan import compile_cache
 from qgan.builders import (
     build_gan,
     decaying_rates,
@@ -110,6 +111,8 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
 
 def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> TrainResult:
     """train() inside its locked run folder."""
+    if config.jit_compile and config.compile_cache:
+        compile_cache.enable()
     keras.utils.set_random_seed(config.seed)
     gan = build_gan(config)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
