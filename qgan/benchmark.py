@@ -140,6 +140,61 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
     }
 
 
+DIAGONAL_GATES = ("Rgate", "Kgate")  # diagonal in the Fock basis: one complex product per amplitude
+
+
+def circuit_flops(setting: Setting, reupload: bool = True) -> float:
+    """Real FLOPs of one generator forward+backward pass applied as dense gate matrices.
+
+    A gate on k modes multiplies each amplitude block by its c^k×c^k matrix: 8·c^k real FLOPs per
+    amplitude (a complex multiply-add), 6 for a diagonal gate; the backward pass costs twice the
+    forward one. Building the matrices and the readout are left out, so this is a floor.
+    """
+    from qgan.circuits import build_circuit
+
+    amplitudes = setting.batch * setting.cutoff**setting.modes
+    forward = 0.0
+    for command in build_circuit(setting.modes, setting.layers, reupload=reupload).program.circuit:
+        if type(command.op).__name__ in DIAGONAL_GATES:
+            forward += 6.0 * amplitudes
+        else:
+            forward += 8.0 * amplitudes * setting.cutoff ** len(command.reg)
+    return 3.0 * forward
+
+
+def dense_gflops(size: int = 512, repeats: int = 20) -> float:
+    """This machine's measured complex64 matmul speed in real GFLOP/s (the best of `repeats`)."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a, b = (
+        tf.constant((rng.normal(size=(size, size)) + 1j * rng.normal(size=(size, size))).astype(np.complex64))
+        for _ in range(2)
+    )
+    tf.matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 8.0 * size**3 / best / 1e9
+
+
+def _gflops_in_child(_) -> float:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return dense_gflops()
+
+
+def add_floors(records: list, gflops: float) -> None:
+    """Adds each record's FLOP floor (ms, at `gflops`) and how far its forward+backward is above it."""
+    for record in records:
+        setting = Setting(record["cutoff"], record["layers"], record["batch"], record["modes"])
+        floor = circuit_flops(setting) / (gflops * 1e9)
+        record["floor_ms"] = 1e3 * floor
+        record["above_floor"] = record["pass_median_s"] / floor
+
+
 def _measure_in_child(arguments) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return measure(*arguments)
@@ -167,6 +222,12 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
         )
         records.append(record)
     add_speedups(records)
+    with context.Pool(1) as pool:
+        gflops = pool.apply(_gflops_in_child, (None,))
+    log(f"dense complex64 matmul: {gflops:.0f} GFLOP/s")
+    add_floors(records, gflops)
+    for record in records:
+        record["dense_gflops"] = gflops
     return records
 
 
@@ -185,9 +246,9 @@ def add_speedups(records: list) -> None:
 def markdown_table(records: list) -> str:
     """The records as a Markdown table (times in milliseconds)."""
     lines = [
-        "| cutoff | layers | batch | engine | fwd+bwd median (ms) | × sf | iteration median (ms) | × sf "
-        "| first call (s) | peak RSS (MiB) |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| cutoff | layers | batch | engine | fwd+bwd median (ms) | × sf | FLOP floor (ms) | × floor "
+        "| iteration median (ms) | × sf | first call (s) | peak RSS (MiB) |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for record in records:
 
@@ -195,9 +256,13 @@ def markdown_table(records: list) -> str:
             value = record.get(f"{kind}_speedup")
             return "–" if value is None else f"{value:,.0f}"
 
+        floor = "–" if record.get("floor_ms") is None else f"{record['floor_ms']:,.2f}"
+        above = "–" if record.get("above_floor") is None else f"{record['above_floor']:,.1f}"
+
         lines.append(
             f"| {record['cutoff']} | {record['layers']} | {record['batch']} | {record['mode']} "
             f"| {1e3 * record['pass_median_s']:,.2f} | {ratio('pass')} "
+            f"| {floor} | {above} "
             f"| {1e3 * record['iteration_median_s']:,.2f} | {ratio('iteration')} "
             f"| {record['pass_first_s'] + record['iteration_first_s']:.1f} | {record['peak_rss_mib']:,.0f} |"
         )

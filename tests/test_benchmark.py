@@ -39,9 +39,25 @@ def test_speedups_divide_the_sf_time_of_the_same_setting():
     assert records[1]["iteration_speedup"] == pytest.approx(500.0)
     assert records[2]["pass_speedup"] is None  # no sf measurement at cutoff 12
     table = benchmark.markdown_table(records).splitlines()
-    assert table[2] == "| 8 | 2 | 32 | sf | 2,000.00 | 1 | 8,000.00 | 1 | 3.0 | 900 |"
-    assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | 16.00 | 500 | 3.0 | 900 |"
-    assert table[4] == "| 12 | 2 | 32 | fock-xla | 500.00 | – | 1,000.00 | – | 3.0 | 900 |"
+    assert table[2] == "| 8 | 2 | 32 | sf | 2,000.00 | 1 | – | – | 8,000.00 | 1 | 3.0 | 900 |"
+    assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | – | – | 16.00 | 500 | 3.0 | 900 |"
+    assert table[4] == "| 12 | 2 | 32 | fock-xla | 500.00 | – | – | – | 1,000.00 | – | 3.0 | 900 |"
+
+
+def test_flop_floor_counts_dense_gates_per_amplitude():
+    # one re-uploading layer on 2 modes: 4 displacements and 2 squeezers (c×c), 2 beamsplitters
+    # (c²×c²), 4 rotations and 2 Kerr gates (diagonal); cutoff 3, batch 2: 18 amplitudes
+    amplitudes, cutoff = 2 * 3**2, 3
+    forward = (4 + 2) * 8 * amplitudes * cutoff + 2 * 8 * amplitudes * cutoff**2 + (4 + 2) * 6 * amplitudes
+    assert forward == 5832
+    assert benchmark.circuit_flops(benchmark.Setting(cutoff=3, layers=1, batch=2)) == 3 * forward
+    records = [record("fock-xla", 0.004, 0.016)]
+    flops = benchmark.circuit_flops(benchmark.Setting(cutoff=8, layers=2, batch=32))
+    benchmark.add_floors(records, gflops=100.0)
+    assert records[0]["floor_ms"] == pytest.approx(1e3 * flops / 100e9)
+    assert records[0]["above_floor"] == pytest.approx(0.004 / (flops / 100e9))
+    row = benchmark.markdown_table(records).splitlines()[2]
+    assert f"| {records[0]['floor_ms']:,.2f} | {records[0]['above_floor']:,.1f} |" in row
 
 
 def test_median_seconds_warms_up_then_repeats():
