@@ -3,216 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
-import itertools
 import json
 import os
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import time
 
 import qgan
 from qgan import plots
-from qgan.cli import EXIT_GUARD_STOP, EXIT_INTERRUPTED, HelpFormatter, build_parser, config_from_args
-from qgan.config import RUN_NAME_PATTERN, ConfigError, TrainConfig, conflicting_settings, flag_name
+from qgan.cli import EXIT_GUARD_STOP, EXIT_INTERRUPTED, HelpFormatter
+from qgan.config import RUN_NAME_PATTERN, TrainConfig, conflicting_settings, flag_name
 from qgan.files import write_atomic
-
-TRAIN_PROGRAM = "scripts/train_coordinate_quantum_gan.py"
-MANAGED_FLAGS = ("--results-dir", "--run-name", "--resume")
-EXIT_LABELS = {0: "ok", EXIT_INTERRUPTED: "interrupted", EXIT_GUARD_STOP: "stopped by guard"}
-LIST_VALUED = {"--critic-units"}  # a value is itself a comma list, so alternatives are split on ":"
-BOOLEAN_WORDS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
-COLUMNS = (
-    "run",
-    "status",
-    "modes_captured",
-    "num_modes",
-    "high_quality_fraction",
-    "kl_uniform",
-    "trace_mean",
-    "trace_min",
-    "seconds",
+from qgan.sweep_grid import (
+    TRAIN_PROGRAM,
+    Run,
+    SweepError,
+    format_value,
+    parse_grid,
+    plan_runs,
 )
+from qgan.sweep_tables import heatmap_cells, markdown_runs, write_tables
 
-
-class SweepError(ValueError):
-    """A sweep that cannot run as asked; the message names the flag or value."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Axis:
-    """One swept training flag.
-
-    Attributes:
-        field: the TrainConfig field, e.g. "g_lr".
-        options: per value, the command-line tokens that set it, e.g. (("--g-lr", "1e-3"), …).
-    """
-
-    field: str
-    options: tuple[tuple[str, ...], ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Grid:
-    """Training flags shared by every run, and the axes whose values are crossed."""
-
-    fixed: tuple[str, ...]
-    axes: tuple[Axis, ...]
-
-    def points(self) -> list[tuple[str, ...]]:
-        """The training flags of every run, the last axis varying fastest."""
-        return [
-            self.fixed + tuple(token for option in choice for token in option)
-            for choice in itertools.product(*(axis.options for axis in self.axes))
-        ]
-
-
-def _training_actions() -> dict:
-    return build_parser()._option_string_actions
-
-
-def parse_grid(tokens: list[str]) -> Grid:
-    """Reads training flags whose values may be comma-separated alternatives.
-
-    `--g-lr 1e-3,3e-4` sweeps two values; `--reupload yes,no` sweeps an on/off flag;
-    `--critic-units 64,64:128,128` separates alternatives of a list-valued flag with ":".
-
-    Args:
-        tokens: command-line tokens of train_coordinate_quantum_gan.py.
-
-    Returns:
-        The Grid.
-
-    Raises:
-        SweepError: an unknown flag, a missing value, a flag the sweep sets itself, or a repeated flag.
-    """
-    actions = _training_actions()
-    fixed: list[str] = []
-    axes: list[Axis] = []
-    seen: set[str] = set()
-    position = 0
-    while position < len(tokens):
-        token = tokens[position]
-        position += 1
-        flag, _, attached = token.partition("=")
-        if not flag.startswith("--") or flag == "--":
-            raise SweepError(f"unexpected argument {token!r}; give training flags such as --g-lr 1e-3,3e-4")
-        action = actions.get(flag)
-        if action is None or action.dest == "help":
-            raise SweepError(f"unknown training flag {flag}; see {TRAIN_PROGRAM} --help")
-        if flag in MANAGED_FLAGS or action.dest in ("results_dir", "run_name", "resume"):
-            raise SweepError(f"{flag} is set by the sweep for each run; use --output-dir and --name instead")
-        if action.dest in seen:
-            raise SweepError(
-                f"{flag_name(action.dest)} is given twice; give its alternatives once, comma separated"
-            )
-        seen.add(action.dest)
-        value = attached or None
-        takes_value = action.nargs != 0
-        boolean = not takes_value and flag_name(action.dest) in action.option_strings
-        if value is None and position < len(tokens) and not tokens[position].startswith("--"):
-            if takes_value or boolean:
-                value = tokens[position]
-                position += 1
-        if not takes_value:
-            if value is None:
-                fixed.append(flag)
-                continue
-            if not boolean:
-                raise SweepError(f"{flag} takes no value, got {value!r}")
-            options = []
-            for word in value.split(","):
-                if word.lower() not in BOOLEAN_WORDS:
-                    raise SweepError(
-                        f"{flag_name(action.dest)} value {word!r} is not allowed; "
-                        "use yes or no (comma separated)"
-                    )
-                on = BOOLEAN_WORDS[word.lower()]
-                options.append((flag_name(action.dest) if on else "--no-" + flag_name(action.dest)[2:],))
-        else:
-            if value is None or value == "":
-                raise SweepError(f"{flag} needs a value (or comma-separated values to sweep)")
-            separator = ":" if flag_name(action.dest) in LIST_VALUED else ","
-            words = value.split(separator)
-            if any(word == "" for word in words):
-                raise SweepError(
-                    f"{flag} {value!r} holds an empty alternative; separate values with {separator!r}"
-                )
-            options = [(flag_name(action.dest), word) for word in words]
-        if len(options) == 1:
-            fixed.extend(options[0])
-        else:
-            axes.append(Axis(action.dest, tuple(options)))
-    return Grid(tuple(fixed), tuple(axes))
-
-
-class _RaisingParser:
-    """The training parser, raising SweepError instead of exiting on a bad flag."""
-
-    def __init__(self):
-        self.parser = build_parser()
-
-        def fail(message):
-            raise SweepError(message)
-
-        self.parser.error = fail
-
-    def config(self, tokens):
-        try:
-            return config_from_args(self.parser.parse_args(list(tokens)))
-        except ConfigError as error:
-            raise SweepError(str(error)) from None
-
-
-@dataclasses.dataclass
-class Run:
-    """One run of a sweep.
-
-    Attributes:
-        name: run folder name inside the sweep folder.
-        tokens: its training flags (without --results-dir and --run-name).
-        values: the swept fields' values as written in its config, by field.
-        config: its TrainConfig as a dict.
-    """
-
-    name: str
-    tokens: tuple[str, ...]
-    values: dict
-    config: dict
-
-
-def plan_runs(grid: Grid) -> list[Run]:
-    """Validates every point of a grid and names its run.
-
-    Raises:
-        SweepError: the first run whose flags the training script would refuse, with its message.
-    """
-    parser = _RaisingParser()
-    runs = []
-    points = grid.points()
-    digits = len(str(len(points)))
-    for index, tokens in enumerate(points):
-        try:
-            config = parser.config(tokens)
-        except SweepError as error:
-            raise SweepError(f"run {index} ({shlex.join(tokens)}): {error}") from None
-        settings = config.to_dict()
-        values = {axis.field: settings[axis.field] for axis in grid.axes}
-        runs.append(Run(f"run-{index:0{digits}d}", tokens, values, settings))
-    return runs
-
-
-def _format(value) -> str:
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+EXIT_LABELS = {0: "ok", EXIT_INTERRUPTED: "interrupted", EXIT_GUARD_STOP: "stopped by guard"}
 
 
 def read_result(run_dir: str) -> dict | None:
@@ -257,7 +72,7 @@ def check_existing_runs(runs: list[Run], sweep_dir: str) -> None:
 def _row(run: Run, status: str, result: dict | None) -> dict:
     row = {
         "run": run.name,
-        **{field: _format(value) for field, value in run.values.items()},
+        **{field: format_value(value) for field, value in run.values.items()},
         "status": status,
     }
     coverage = (result or {}).get("coverage") or {}
@@ -376,7 +191,9 @@ def _stop_runs(processes: list) -> None:
 
 
 def _describe(run: Run) -> str:
-    return " ".join(f"{field}={_format(value)}" for field, value in run.values.items()) or "(no swept flag)"
+    return (
+        " ".join(f"{field}={format_value(value)}" for field, value in run.values.items()) or "(no swept flag)"
+    )
 
 
 def _summary(row: dict) -> str:
@@ -387,150 +204,6 @@ def _summary(row: dict) -> str:
         f"KL {row['kl_uniform']:.3f}, trace {row['trace_mean']:.4f} (min {row['trace_min']:.4f}), "
         f"{row['seconds']:.0f} s"
     )
-
-
-def table_columns(rows: list[dict]) -> list[str]:
-    """The run name, the swept fields, then COLUMNS after "run"."""
-    swept = [key for key in (rows[0] if rows else {}) if key not in COLUMNS]
-    return ["run", *swept, *COLUMNS[1:]]
-
-
-def csv_text(rows: list[dict]) -> str:
-    """The per-run table as CSV."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=table_columns(rows), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _cell(value, digits: int) -> str:
-    if value == "" or value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def markdown_runs(rows: list[dict]) -> str:
-    """The per-run table as Markdown: modes, high-quality %, KL, trace mean/min and seconds."""
-    columns = table_columns(rows)
-    swept = columns[1 : columns.index("status")]
-    header = ["run", *swept, "modes", "HQ %", "KL", "trace mean", "trace min", "s", "status"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        hq = row["high_quality_fraction"]
-        modes = f"{row['modes_captured']}/{row['num_modes']}" if row["modes_captured"] != "" else "–"
-        cells = [
-            row["run"],
-            *(str(row[field]) for field in swept),
-            modes,
-            "–" if hq == "" else f"{100 * hq:.1f}",
-            _cell(row["kl_uniform"], 3),
-            _cell(row["trace_mean"], 4),
-            _cell(row["trace_min"], 4),
-            "–" if row["seconds"] == "" else f"{row['seconds']:.0f}",
-            row["status"],
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def markdown_groups(rows: list[dict], over: str = "seed") -> str:
-    """Median and minimum over the `over` field (seeds) of every other swept combination, as Markdown.
-
-    Runs without a result are left out of the statistics and counted in the "runs" column.
-    """
-    columns = table_columns(rows)
-    keys = [field for field in columns[1 : columns.index("status")] if field != over]
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[key] for key in keys), []).append(row)
-    header = [
-        *keys,
-        "runs",
-        "modes median",
-        "modes min",
-        "HQ % median",
-        "HQ % min",
-        "KL median",
-        "KL max",
-        "trace mean (min)",
-        "trace min (min)",
-        "s median",
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, members in groups.items():
-        done = [row for row in members if row["modes_captured"] != ""]
-        cells = [*key, f"{len(done)}/{len(members)}"]
-        if done:
-            values = {name: [float(row[name]) for row in done] for name in COLUMNS[2:] if name != "num_modes"}
-            cells += [
-                f"{statistics.median(values['modes_captured']):g}/{done[0]['num_modes']}",
-                f"{min(values['modes_captured']):g}",
-                f"{100 * statistics.median(values['high_quality_fraction']):.1f}",
-                f"{100 * min(values['high_quality_fraction']):.1f}",
-                f"{statistics.median(values['kl_uniform']):.3f}",
-                f"{max(values['kl_uniform']):.3f}",
-                f"{min(values['trace_mean']):.4f}",
-                f"{min(values['trace_min']):.4f}",
-                f"{statistics.median(values['seconds']):.0f}",
-            ]
-        else:
-            cells += ["–"] * (len(header) - len(cells))
-        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    return "\n".join(lines)
-
-
-def write_tables(rows: list[dict], sweep_dir: str, command: str) -> tuple[str, str]:
-    """summary.csv and summary.md (the command, the per-run table, and medians over seeds).
-
-    Returns:
-        The paths of the CSV and Markdown files.
-    """
-    csv_path = os.path.join(sweep_dir, "summary.csv")
-    markdown_path = os.path.join(sweep_dir, "summary.md")
-    write_atomic(csv_path, csv_text(rows))
-    sections = [f"Reproduce with:\n\n    {command}\n", "## Runs\n\n" + markdown_runs(rows) + "\n"]
-    if any(key == "seed" for key in table_columns(rows)):
-        sections.append("## Over seeds\n\n" + markdown_groups(rows) + "\n")
-    write_atomic(markdown_path, "\n".join(sections))
-    return csv_path, markdown_path
-
-
-def heatmap_cells(rows: list[dict], runs: list[Run], x_field: str, y_field: str) -> dict:
-    """Median high-quality fraction and modes per (x, y) value pair, over every other setting.
-
-    Args:
-        rows: the sweep's rows.
-        runs: its runs (for the values of fields that were not swept).
-        x_field: config field on the horizontal axis (e.g. "g_lr").
-        y_field: config field on the vertical axis (e.g. "d_lr").
-
-    Returns:
-        {"x": sorted x values, "y": sorted y values, "hq": {(x, y): median}, "modes": {(x, y): median}}.
-    """
-    by_name = {run.name: run for run in runs}
-    cells: dict[tuple, list[dict]] = {}
-    for row in rows:
-        if row["modes_captured"] == "":
-            continue
-        config = by_name[row["run"]].config
-        cells.setdefault((config[x_field], config[y_field]), []).append(row)
-    xs = sorted({run.config[x_field] for run in runs})
-    ys = sorted({run.config[y_field] for run in runs})
-    return {
-        "x": xs,
-        "y": ys,
-        "hq": {
-            key: statistics.median(float(row["high_quality_fraction"]) for row in members)
-            for key, members in cells.items()
-        },
-        "modes": {
-            key: statistics.median(float(row["modes_captured"]) for row in members)
-            for key, members in cells.items()
-        },
-    }
 
 
 def build_sweep_parser() -> argparse.ArgumentParser:

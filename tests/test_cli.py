@@ -234,3 +234,45 @@ def test_a_run_folder_held_by_another_process_is_a_one_line_error(tmp_path):
     )
     assert process.returncode == 0, process.stderr[-2000:]
     assert "config.json" in os.listdir(run_dir)
+
+
+@pytest.mark.slow
+def test_nonfinite_raise_on_the_default_engine_exits_1_with_one_line_and_a_healthy_run_finishes(
+    tmp_path, monkeypatch, capsys
+):
+    import functools
+
+    import keras
+    import tensorflow as tf
+
+    import qgan.train
+
+    class PoisonCritic(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            kernel = self.model.critic.trainable_variables[0]
+            kernel.assign(tf.fill(kernel.shape, float("nan")))
+
+    flags = ["--nonfinite", "raise", "--steps", "2", "--eval-every", "2", "--eval-samples", "50"]
+    flags += [
+        "--generator",
+        "classical",
+        "--batch-size",
+        "8",
+        "--n-critic",
+        "1",
+        "--results-dir",
+        str(tmp_path),
+    ]
+    assert TrainConfig().jit_compile  # the default engine: fock under XLA
+    assert cli.main([*flags, "--run-name", "healthy"]) == 0
+    assert "done at step 2" in capsys.readouterr().out
+
+    unpoisoned = qgan.train.train
+    monkeypatch.setattr(qgan.train, "train", functools.partial(unpoisoned, callbacks=[PoisonCritic()]))
+    assert cli.main([*flags, "--run-name", "poisoned"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") <= 2, error
+    assert error.startswith(
+        "train_coordinate_quantum_gan.py: training stopped by --nonfinite raise: "
+        "non-finite values in: loss, dense_0/kernel"
+    ), error

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from qgan import sweep
+from qgan import sweep, sweep_tables
 from qgan.coverage import mode_coverage
 from qgan.targets import ring
 
@@ -92,9 +92,9 @@ def test_group_table_takes_medians_and_extremes_over_seeds():
         row("run-1", "1", 6, 0.5, 0.30, trace_mean=0.991, seconds=120.0),
         row("run-2", "2", 7, 0.7, 0.10, seconds=110.0),
         {**row("run-3", "0", 0, 0, 0, g_lr="0.003"), "status": "failed (exit 1)"}
-        | {key: "" for key in sweep.COLUMNS[2:]},
+        | {key: "" for key in sweep_tables.COLUMNS[2:]},
     ]
-    table = sweep.markdown_groups(rows).splitlines()
+    table = sweep_tables.markdown_groups(rows).splitlines()
     assert table[0].startswith("| g_lr | runs | modes median | modes min | HQ % median |")
     assert table[2] == "| 0.001 | 3/3 | 7/8 | 6 | 70.0 | 50.0 | 0.100 | 0.300 | 0.9910 | 0.9300 | 110 |"
     assert table[3] == "| 0.003 | 0/1 | – | – | – | – | – | – | – | – | – |"
