@@ -33,6 +33,11 @@ EVALUATION_LOGS = (
 )
 
 
+def metric_variables(model) -> list:
+    """The variables of every Keras metric of `model`, in a fixed order (the running means)."""
+    return [variable for metric in model.metrics for variable in metric.variables]
+
+
 def evaluate(generator, target, num_samples: int, seed) -> tuple:
     """Fresh samples, their traces, their outcomes and their coverage (None without centres)."""
     samples, trace, outcomes = generator.generate(
@@ -117,17 +122,23 @@ class TrainingLoop(keras.callbacks.Callback):
         # fit resets the metrics before each epoch: a run resumed between two evaluations puts back
         # the running means its checkpoint restored
         if self.carried is not None:
-            variables = [variable for metric in self.model.metrics for variable in metric.variables]
-            for variable, value in zip(variables, self.carried):
+            for variable, value in zip(metric_variables(self.model), self.carried):
                 variable.assign(value)
             self.carried = None
 
+    def current_row(self) -> dict | None:
+        """The metrics row of the current step, None when the step has not been evaluated."""
+        if self.rows and self.rows[-1]["step"] == int(self.step.numpy()):
+            return self.rows[-1]
+        return None
+
     def on_epoch_end(self, epoch, logs=None):
         # one epoch is one evaluation interval: its evaluation joins the logs of the later callbacks
-        if logs is not None and self.rows and self.rows[-1]["step"] == int(self.step.numpy()):
+        row = self.current_row()
+        if logs is not None and row is not None:
             for key in EVALUATION_LOGS:
-                if self.rows[-1][key] is not None:
-                    logs[key] = self.rows[-1][key]
+                if row[key] is not None:
+                    logs[key] = row[key]
 
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(1)
@@ -197,8 +208,8 @@ class SampleImages(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
 
     def on_epoch_end(self, epoch, logs=None):
-        rows = self.loop.rows
-        if not rows or rows[-1]["step"] != int(self.loop.step.numpy()) or self.loop.last is None:
+        row = self.loop.current_row()
+        if row is None or self.loop.last is None:
             return
         samples, _, outcomes, coverage = self.loop.last
         with tempfile.TemporaryDirectory() as folder:
@@ -208,7 +219,7 @@ class SampleImages(keras.callbacks.Callback):
                 self.config,
                 self.model.generator,
                 self.target,
-                rows[-1]["step"],
+                row["step"],
                 samples,
                 outcomes,
                 coverage,

@@ -20,7 +20,7 @@ from qgan.builders import (
     real_dataset,
     restore_checkpoint,
 )
-from qgan.callbacks import Interruption, SampleImages, TrainingLoop, evaluate
+from qgan.callbacks import Interruption, SampleImages, TrainingLoop, evaluate, metric_variables
 from qgan.config import ConfigError, TrainConfig
 from qgan.coverage import CoverageReport
 from qgan.files import write_atomic
@@ -152,7 +152,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     monitor = GuardMonitor(guards)
     carried = None
     if start_step % config.eval_every:
-        carried = [variable.numpy() for metric in gan.metrics for variable in metric.variables]
+        carried = [variable.numpy() for variable in metric_variables(gan)]
     with Interruption() as interruption:
         loop = TrainingLoop(
             config,
