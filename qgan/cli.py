@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         circuit,
         "compile_cache",
         "keep XLA's compiled steps in $XDG_CACHE_HOME/qgan/xla (~/.cache/qgan/xla), so a repeated run "
-        "of the same shapes (a resume, a sweep's seeds) compiles faster; --no-compile-cache writes none",
+        "of the same shapes (a resume, the seeds of a study) compiles faster; --no-compile-cache writes none",
         action=argparse.BooleanOptionalAction,
     )
     _option(

@@ -309,3 +309,33 @@ def plot_heatmap(path, cells, x_label, y_label, title=""):
     _set_title(axes, title, fontsize=9)
     figure.colorbar(image, ax=axes, label="high-quality samples (%)")
     return _save(figure, path)
+
+
+def plot_history(path, points, maximize=True, label="value", title=""):
+    """A study's optimisation history: each finished trial's value and the best value so far.
+
+    Args:
+        path: PNG file to write.
+        points: (trial number, value) of every finished trial.
+        maximize: whether larger values are better.
+        label: the objective's name, on the vertical axis.
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    points = sorted(points)
+    figure, axes = plt.subplots(figsize=(6.0, 3.6))
+    if points:
+        numbers = [number for number, _ in points]
+        values = [value for _, value in points]
+        best = np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
+        axes.plot(numbers, values, "o", color="tab:blue", label="trial")
+        axes.step(numbers, best, where="post", color="tab:red", label="best so far")
+        axes.legend(loc="best", fontsize=8)
+    else:
+        axes.text(0.5, 0.5, "no finished trial yet", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xlabel("trial")
+    axes.set_ylabel(label)
+    _set_title(axes, title, fontsize=10)
+    return _save(figure, path)

@@ -19,3 +19,8 @@ def test_coverage_targets_plots_import_neither_tensorflow_nor_strawberry_fields(
 def test_guard_imports_nothing_gan_or_circuit_specific():
     modules = loaded_modules("import qgan.guard")
     assert not {"qgan.gan", "qgan.generator", "qgan.circuits", "qgan.critic", "strawberryfields"} & modules
+
+
+def test_tune_knows_training_only_through_the_command_line():
+    modules = loaded_modules("import qgan.tune.cli")
+    assert not {"tensorflow", "keras", "strawberryfields", "qgan.train", "qgan.gan"} & modules

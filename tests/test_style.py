@@ -29,3 +29,15 @@ def test_readme_documents_every_flag():
         if f"`--{field.name.replace('_', '-')}" not in readme
     ]
     assert not missing, missing
+
+
+def test_readme_documents_every_tune_flag():
+    from qgan.tune.cli import build_tune_parser
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    flags = [flag for action in build_tune_parser()._actions for flag in action.option_strings]
+    missing = [
+        flag for flag in flags if flag.startswith("--") and f"`{flag}`" not in readme and flag != "--help"
+    ]
+    assert not missing, missing

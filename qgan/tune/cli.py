@@ -1,0 +1,275 @@
+"""Command line of qgan-tune and scripts/tune.py: a search space from flags → an Optuna study."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+
+import optuna
+
+from qgan.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HelpFormatter, OneLineErrorParser
+from qgan.config import RUN_NAME_PATTERN
+from qgan.tune.report import best_command, write_report
+from qgan.tune.runs import OBJECTIVES, OBJECTIVES_HELP
+from qgan.tune.space import KINDS_HELP, SpaceError, config_of, parse_space
+from qgan.tune.study import StudyPlan, Worker, enqueue_grid, make_sampler
+
+PROGRAM = "qgan-tune"
+SAMPLERS = ("tpe", "grid", "random")
+PRUNERS = ("median", "none")
+DEFAULT_TRIALS = 20
+
+
+def build_tune_parser() -> argparse.ArgumentParser:
+    """The study's own flags; every other flag is a training flag with a fixed value or a distribution."""
+    parser = OneLineErrorParser(
+        prog=PROGRAM,
+        description=(
+            "Tune training flags with Optuna. Give any training flag (see qgan-train --help) a fixed value "
+            f"or a distribution: {KINDS_HELP}, e.g. --g-lr loguniform:1e-4:1e-2 --layers int:2:8 "
+            "--reupload choice:yes,no; choices of --critic-units are separated by '/': choice:64,64/128. "
+            "Each trial trains its setting once per --seeds in a fresh process. "
+            "Running the same command again continues the study; several commands (on several machines) "
+            "on one --storage share it."
+        ),
+        epilog="exit status: 0 done, 1 a trial failed, 2 bad input, 130 stopped by Ctrl-C "
+        "(runs write a checkpoint first; finished trials are never rerun)",
+        formatter_class=HelpFormatter,
+        allow_abbrev=False,  # a training flag such as --seed must not be read as an abbreviation of --seeds
+    )
+    parser.add_argument(
+        "--study", default=None, help="study name (default: study-<hash of the command's flags>)"
+    )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="a journal file path, or a database URL (sqlite:///…, postgresql://…) (default: "
+        "<output-dir>/<study>/journal.log)",
+    )
+    parser.add_argument(
+        "--output-dir", default=os.path.join("results", "tune"), help="folder that receives the study folder"
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="tpe = Optuna's TPE, random, or grid = every combination of choice: values, each once "
+        "(default: grid when every searched flag is a choice:, tpe otherwise)",
+    )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help=f"trials the study holds when done, over all its workers (default: the grid's size, "
+        f"{DEFAULT_TRIALS} for tpe/random)",
+    )
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds; each setting trains once per seed"
+    )
+    parser.add_argument(
+        "--objective", choices=tuple(OBJECTIVES), default="high-quality", help=OBJECTIVES_HELP
+    )
+    parser.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="median",
+        help="median = stop a trial whose best evaluation so far is worse than the median of earlier "
+        "trials at the same step (its run keeps its checkpoint); none = never stop early",
+    )
+    parser.add_argument(
+        "--pruner-startup-trials",
+        type=int,
+        default=2,
+        help="trials that finish before the median pruner stops any",
+    )
+    parser.add_argument(
+        "--pruner-warmup-steps",
+        type=int,
+        default=0,
+        help="training steps of each run before the median pruner may stop it",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="trainings at a time on this machine")
+    parser.add_argument("--sampler-seed", type=int, default=0, help="seed of the tpe/random sampler")
+    parser.add_argument(
+        "--heatmap",
+        default=None,
+        help="two searched flags' config names for heatmap.png's axes (x,y), e.g. g_lr,d_lr "
+        "(default: the first two searched flags)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the summary and plots from the storage and stop (no training; run folders not needed)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the search space and stop")
+    return parser
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise SpaceError(
+            f"--seeds {text!r} is not allowed; give comma-separated integers, e.g. 0,1,2"
+        ) from None
+    if len(set(seeds)) != len(seeds) or any(seed < 0 for seed in seeds):
+        raise SpaceError(f"--seeds {text!r} is not allowed; give distinct integers ≥ 0")
+    return seeds
+
+
+def _storage(location: str):
+    if "://" in location:
+        return location
+    directory = os.path.dirname(os.path.abspath(location))
+    os.makedirs(directory, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(location))
+
+
+def _pruner(args) -> optuna.pruners.BasePruner:
+    if args.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=args.pruner_startup_trials, n_warmup_steps=args.pruner_warmup_steps
+    )
+
+
+def _check(args, space) -> tuple[str, ...]:
+    """Checks the study's own flags; returns the heatmap's axes (or an empty tuple)."""
+    for flag, value, least in (
+        ("--workers", args.workers, 1),
+        ("--trials", args.trials, 1),
+        ("--pruner-startup-trials", args.pruner_startup_trials, 0),
+        ("--pruner-warmup-steps", args.pruner_warmup_steps, 0),
+    ):
+        if value is not None and value < least:
+            raise SpaceError(f"{flag} {value} is not allowed; use an integer ≥ {least}")
+    if args.sampler == "grid" and not space.is_grid():
+        raise SpaceError("--sampler grid needs every searched flag as choice:A,B,…")
+    if args.study is not None and not RUN_NAME_PATTERN.match(args.study):
+        raise SpaceError(f"--study {args.study!r} is not allowed; use letters, digits, '.', '_' and '-'")
+    names = [parameter.field for parameter in space.parameters]
+    if args.heatmap is None:
+        return tuple(names[:2]) if len(names) >= 2 else ()
+    axes = tuple(args.heatmap.split(","))
+    if len(axes) != 2 or any(name not in names for name in axes):
+        raise SpaceError(
+            f"--heatmap {args.heatmap!r} is not allowed; give two searched flags' config names, "
+            f"from: {', '.join(names) or 'none searched'}"
+        )
+    return axes
+
+
+def main(argv=None, log=None) -> int:
+    """Runs or continues a study from the command line; returns the exit status."""
+    log = log or (lambda line: print(line, flush=True))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_tune_parser()
+    args, training_tokens = parser.parse_known_args(argv)
+    try:
+        space = parse_space(training_tokens)
+        seeds = _seeds(args.seeds)
+        heatmap = _check(args, space)
+        for seed in seeds:
+            config_of((*space.fixed, "--seed", str(seed)))
+    except SpaceError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sampler_name = args.sampler or ("grid" if space.is_grid() else "tpe")
+    grid_size = len(space.grid()) if sampler_name == "grid" else None
+    trials = args.trials or grid_size or DEFAULT_TRIALS
+    if grid_size is not None:
+        trials = min(trials, grid_size)
+    study_name = (
+        args.study
+        or "study-"
+        + hashlib.sha1(
+            "\0".join([*training_tokens, args.seeds, args.objective, sampler_name]).encode()
+        ).hexdigest()[:8]
+    )
+    study_dir = os.path.join(args.output_dir, study_name)
+    location = args.storage or os.path.join(study_dir, "journal.log")
+    command = shlex.join([PROGRAM, *argv] if args.study else [PROGRAM, *argv, "--study", study_name])
+    log(
+        f"{PROGRAM}: study {study_name}, {sampler_name} sampler, {trials} trials × seeds {list(seeds)}, "
+        f"objective {args.objective}, {args.workers} at a time -> {study_dir} (storage {location})"
+    )
+    for parameter in space.parameters:
+        log(f"  {parameter.field}: {parameter.distribution}")
+    if args.dry_run:
+        return 0
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=_storage(location),
+            sampler=make_sampler(sampler_name, args.sampler_seed),
+            pruner=_pruner(args),
+            direction=OBJECTIVES[args.objective][1],
+            load_if_exists=True,
+        )
+    except (OSError, ValueError, ImportError) as error:
+        print(f"{PROGRAM}: error: --storage {location!r} cannot be used ({error})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if study.direction.name.lower() != OBJECTIVES[args.objective][1]:
+        print(
+            f"{PROGRAM}: error: study {study_name!r} in {location!r} was made with another --objective; "
+            "choose another --study",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    study.set_user_attr("objective", args.objective)
+    study.set_user_attr("seeds", list(seeds))
+    if args.report_only:
+        for path in write_report(study, study_dir, seeds, command, heatmap):
+            log(f"wrote {path}")
+        return 0
+    if sampler_name == "grid":
+        enqueue_grid(study, space)
+    plan = StudyPlan(space, seeds, args.objective, trials, study_dir, args.workers)
+    stop, hurry = threading.Event(), threading.Event()
+    workers = [Worker(study, plan, stop, log, hurry) for _ in range(args.workers)]
+    started = time.time()
+
+    def on_ctrl_c(signum, frame):
+        if stop.is_set():
+            log("Ctrl-C again: stopping every run at once ...")
+            hurry.set()
+        else:
+            log("Ctrl-C: stopping every run (each saves a checkpoint first) ...")
+            stop.set()
+
+    # a handler, not KeyboardInterrupt: a Thread.join interrupted by KeyboardInterrupt can return early
+    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        for worker in workers:
+            worker.start()
+        while any(worker.is_alive() for worker in workers):
+            time.sleep(0.2)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    errors = [worker.error for worker in workers if worker.error is not None]
+    interrupted = stop.is_set() and not errors
+    paths = write_report(study, study_dir, seeds, command, heatmap)
+    log(f"study {study_name}: {time.time() - started:.0f} s; report: {', '.join(paths)}")
+    if errors:
+        raise errors[0]
+    best = best_command(study, seeds)
+    if best:
+        log(f"best: trial {study.best_trial.number}, {args.objective} {study.best_trial.value:.4g}: {best}")
+    if interrupted:
+        log(f"interrupted; continue with: {command}")
+        return EXIT_INTERRUPTED
+    failed = [
+        trial for trial in study.get_trials(deepcopy=False) if trial.user_attrs.get("status") == "failed"
+    ]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""qgan-tune: search spaces from flags, Optuna studies shared by processes, pruning, resume, reports."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from qgan.tune import cli
+from qgan.tune.space import SpaceError, parse_space
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "tune.py")
+
+
+@pytest.fixture
+def far_cluster(tmp_path):
+    """Training flags of a tiny real run: the classical MLP learns one cluster at (2, 2) in ~30 steps."""
+    rng = np.random.default_rng(0)
+    data, centres = tmp_path / "far.csv", tmp_path / "far_centres.csv"
+    np.savetxt(data, rng.normal([2.0, 2.0], 0.3, size=(2000, 2)), delimiter=",")
+    np.savetxt(centres, [[2.0, 2.0]], delimiter=",")
+    return [
+        "--generator", "classical", "--dataset", "file", "--data", str(data), "--centers", str(centres),
+        "--std", "0.3", "--batch-size", "32", "--n-critic", "1", "--eval-samples", "100",
+        "--no-jit-compile", "--no-tensorboard", "--d-lr", "1e-2",
+    ]  # fmt: skip
+
+
+def summary_rows(study_dir):
+    with open(os.path.join(study_dir, "summary.csv")) as handle:
+        return list(csv.DictReader(handle))
+
+
+def training_commands(study_dir):
+    """Every training command a study started, from its runs' logs: {log path: count}."""
+    counts = {}
+    for path, _, names in os.walk(study_dir):
+        for name in names:
+            if name.endswith(".log") and name.startswith("seed-"):
+                with open(os.path.join(path, name)) as handle:
+                    counts[os.path.join(path, name)] = sum(line.startswith("$ qgan-train") for line in handle)
+    return counts
+
+
+def test_flags_become_distributions_and_fixed_tokens():
+    space = parse_space(
+        [
+            "--g-lr",
+            "loguniform:1e-4:1e-2",
+            "--layers",
+            "int:2:8",
+            "--reupload",
+            "choice:yes,no",
+            "--steps",
+            "50",
+        ]
+    )
+    assert space.fixed == ("--steps", "50")
+    distributions = space.distributions()
+    assert distributions["g_lr"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert distributions["layers"] == IntDistribution(2, 8)
+    assert distributions["reupload"] == CategoricalDistribution(["yes", "no"])
+    assert space.tokens({"g_lr": 0.003, "layers": 3, "reupload": "no"}) == (
+        "--steps", "50", "--g-lr", "0.003", "--layers", "3", "--no-reupload",
+    )  # fmt: skip
+    assert not space.is_grid()
+    grid = parse_space(["--g-lr", "choice:1e-3,3e-4", "--d-lr=choice:1e-4,1e-3,1e-2"])
+    assert grid.is_grid() and len(grid.grid()) == 6
+    assert grid.grid()[1] == {"g_lr": "1e-3", "d_lr": "1e-3"}
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--g-lr", "loguniform:1e-2:1e-4"], "--g-lr 'loguniform:1e-2:1e-4': the low bound must be below"),
+        (["--layers", "int:a:b"], "--layers 'int:a:b': 'a' is not an integer"),
+        (["--no-such-flag", "3"], "unknown training flag '--no-such-flag'"),
+        (["--g-lr", "loguniform:0:1e-2"], "loguniform bounds must be positive"),
+        (["--seed", "choice:0,1"], "--seed is set by the study for each run; use --seeds"),
+        (["--g-lr", "choice:1e-3,-1"], "--g-lr -1"),
+        (["--reupload", "choice:yes,maybe"], "an on/off flag takes choice:yes,no"),
+        (["--g-lr", "loguniform:1e-4:1e-2", "--sampler", "grid"], "--sampler grid needs every searched flag"),
+        (["--workers", "0"], "--workers 0 is not allowed"),
+        (["--seeds", "0,x"], "--seeds '0,x' is not allowed"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_2_before_anything_runs(tmp_path, capsys, flags, message):
+    output = tmp_path / "tune"
+    assert cli.main([*flags, "--output-dir", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("qgan-tune: error: ")
+    assert message in error
+    assert not output.exists()
+
+
+def test_a_value_the_training_script_refuses_names_the_parameter():
+    with pytest.raises(SpaceError, match=r"^--layers 0 is not allowed; use an integer from 1 to 64$"):
+        parse_space(["--layers", "int:0:3"])
+
+
+@pytest.mark.slow
+def test_two_machines_on_one_storage_finish_a_grid_without_running_a_trial_twice(tmp_path, far_cluster):
+    output = tmp_path / "tune"
+    flags = [
+        *far_cluster, "--steps", "20", "--eval-every", "10", "--g-lr", "choice:1e-2,1e-3",
+        "--critic-units", "choice:16,16/32", "--study", "shared", "--output-dir", str(output),
+    ]  # fmt: skip
+    machines = [
+        subprocess.Popen(
+            [sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for machine in machines:
+        stdout, stderr = machine.communicate(timeout=600)
+        assert machine.returncode == 0, stderr[-2000:]
+    study_dir = output / "shared"
+    rows = summary_rows(study_dir)
+    assert len(rows) == 4
+    assert {(row["g_lr"], row["critic_units"]) for row in rows} == {
+        ("1e-2", "16,16"), ("1e-2", "32"), ("1e-3", "16,16"), ("1e-3", "32"),
+    }  # fmt: skip
+    assert all(row["state"] == "completed" and row["seeds_done"] == "1" for row in rows)
+    assert list(training_commands(study_dir).values()) == [1, 1, 1, 1]
+    assert all((study_dir / name).stat().st_size > 0 for name in ("summary.md", "history.png", "heatmap.png"))
+    study = optuna.load_study(
+        study_name="shared",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(study_dir / "journal.log"))
+        ),
+    )
+    ran = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    assert len(ran) == 4
+    assert all("skipped" in trial.user_attrs for trial in study.trials if trial not in ran)
+
+
+def run_dir_of(study_dir, steps):
+    """The seed-0 run folder of the setting with `steps`, once it has written an evaluation, else None."""
+    for path, _, names in os.walk(study_dir):
+        if "config.json" in names and "metrics.csv" in names:
+            with open(os.path.join(path, "config.json")) as handle:
+                if json.load(handle)["steps"] == steps:
+                    return path
+    return None
+
+
+@pytest.mark.slow
+def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_path, far_cluster):
+    output = tmp_path / "tune"
+    flags = [
+        *far_cluster, "--eval-every", "10", "--steps", "choice:20,1000", "--study", "stopped",
+        "--output-dir", str(output), "--pruner", "none",
+    ]  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    study_dir = str(output / "stopped")
+    deadline = time.time() + 300
+    while run_dir_of(study_dir, 1000) is None:  # trial 0 (20 steps) is done, trial 1 has evaluated
+        assert first.poll() is None, first.communicate()[1][-2000:]
+        assert time.time() < deadline, "trial 1 did not start"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 130, stderr[-2000:]
+    assert "continue with:" in stdout and "Traceback" not in stderr
+    assert [(row["steps"], row["state"]) for row in summary_rows(study_dir)] == [
+        ("20", "completed"), ("1000", "interrupted"),
+    ]  # fmt: skip
+    interrupted_dir = run_dir_of(study_dir, 1000)
+    with open(os.path.join(interrupted_dir, "coverage.json")) as handle:
+        stopped_at = json.load(handle)["step"]
+    assert 0 < stopped_at < 1000
+
+    again = subprocess.run([sys.executable, SCRIPT, *flags], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [(row["trial"], row["steps"], row["state"]) for row in summary_rows(study_dir)] == [
+        ("0", "20", "completed"), ("1", "1000", "interrupted"), ("2", "1000", "completed"),
+    ]  # fmt: skip
+    commands = training_commands(study_dir)
+    assert sorted(commands.values()) == [1, 2]  # the finished setting trained once
+    with open(interrupted_dir + ".log") as handle:
+        started = [line for line in handle if line.startswith("$ qgan-train")]
+    assert ["--resume" in line for line in started] == [False, True]  # went on from its checkpoint
+    with open(os.path.join(interrupted_dir, "metrics.csv")) as handle:
+        steps = [int(row["step"]) for row in csv.DictReader(handle)]
+    assert steps == sorted({*range(10, 1001, 10), stopped_at})  # an interrupted run evaluates where it stops
+
+
+@pytest.mark.slow
+def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path, far_cluster, capsys):
+    output = tmp_path / "tune"
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    flags = [
+        *far_cluster, "--steps", "200", "--eval-every", "10", "--g-lr", "choice:1e-2,1e-7",
+        "--pruner-startup-trials", "1", "--storage", storage, "--study", "pruned",
+        "--output-dir", str(output),
+    ]  # fmt: skip
+    assert cli.main(flags) == 0
+    rows = summary_rows(output / "pruned")
+    assert [(row["g_lr"], row["state"]) for row in rows] == [("1e-2", "completed"), ("1e-7", "pruned")]
+    assert float(rows[0]["value"]) > 0.5
+    hopeless = os.path.join(str(output / "pruned"), rows[1]["setting"], "seed-0")
+    with open(os.path.join(hopeless, "coverage.json")) as handle:
+        pruned_at = json.load(handle)["step"]
+    assert 0 < pruned_at < 200
+    assert os.path.exists(os.path.join(hopeless, "checkpoints", "checkpoint"))  # kept for a later look
+    study = optuna.load_study(study_name="pruned", storage=storage)
+    intermediate = study.trials[1].intermediate_values
+    assert max(intermediate) <= pruned_at and all(value == 0.0 for value in intermediate.values())
+
+    # the report needs only the storage: without the run folders it still holds both trials
+    for row in rows:
+        shutil.rmtree(os.path.join(str(output / "pruned"), row["setting"]))
+    os.remove(output / "pruned" / "summary.csv")
+    capsys.readouterr()
+    assert cli.main([*flags, "--report-only"]) == 0
+    assert summary_rows(output / "pruned") == rows
+    assert "--g-lr 1e-2 --seed 0" in (output / "pruned" / "summary.md").read_text()
