@@ -202,7 +202,8 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     flags = [
         *far_cluster, "--steps", "200", "--eval-every", "10", "--g-lr", "choice:1e-2,1e-7",
-        "--pruner-startup-trials", "1", "--storage", storage, "--study", "pruned",
+        "--pruner-startup-trials", "1", "--pruner-warmup-steps", "50", "--storage", storage,
+        "--study", "pruned",
         "--output-dir", str(output),
     ]  # fmt: skip
     assert cli.main(flags) == 0
@@ -212,11 +213,12 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     hopeless = os.path.join(str(output / "pruned"), rows[1]["setting"], "seed-0")
     with open(os.path.join(hopeless, "coverage.json")) as handle:
         pruned_at = json.load(handle)["step"]
-    assert 0 < pruned_at < 200
+    assert 50 <= pruned_at < 200  # the run gets its SIGINT while it trains on past step 50
     assert os.path.exists(os.path.join(hopeless, "checkpoints", "checkpoint"))  # kept for a later look
     study = optuna.load_study(study_name="pruned", storage=storage)
     intermediate = study.trials[1].intermediate_values
-    assert max(intermediate) <= pruned_at and all(value == 0.0 for value in intermediate.values())
+    # pruned at its first evaluation after the warm-up (the other trial's HQ is > 0 from step 20)
+    assert sorted(intermediate) == [10, 20, 30, 40, 50] and set(intermediate.values()) == {0.0}
 
     # the report needs only the storage: without the run folders it still holds both trials
     for row in rows:

@@ -134,9 +134,7 @@ def _storage(location: str):
 def _pruner(args) -> optuna.pruners.BasePruner:
     if args.pruner == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=args.pruner_startup_trials, n_warmup_steps=args.pruner_warmup_steps
-    )
+    return optuna.pruners.MedianPruner(n_startup_trials=args.pruner_startup_trials)
 
 
 def _check(args, space) -> tuple[str, ...]:
@@ -231,7 +229,7 @@ def main(argv=None, log=None) -> int:
         return 0
     if sampler_name == "grid":
         enqueue_grid(study, space)
-    plan = StudyPlan(space, seeds, args.objective, trials, study_dir, args.workers)
+    plan = StudyPlan(space, seeds, args.objective, trials, study_dir, args.workers, args.pruner_warmup_steps)
     stop, hurry = threading.Event(), threading.Event()
     workers = [Worker(study, plan, stop, log, hurry) for _ in range(args.workers)]
     started = time.time()

@@ -30,6 +30,7 @@ class StudyPlan:
         trials: how many trials the study holds when done (the grid's size for a grid).
         study_dir: folder of the run folders (<study_dir>/<setting>/seed-<seed>).
         workers: trainings at a time on this machine.
+        warmup_steps: training steps of each run before the pruner may stop it.
     """
 
     space: Space
@@ -38,6 +39,7 @@ class StudyPlan:
     trials: int
     study_dir: str
     workers: int
+    warmup_steps: int = 0
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -146,7 +148,7 @@ class Worker(threading.Thread):
 
             def report(step, value, index=index):
                 trial.report(value, index * SEED_STEP + step)
-                return trial.should_prune()
+                return step >= plan.warmup_steps and trial.should_prune()
 
             outcome = run_training(
                 (*tokens, "--seed", str(seed)),
