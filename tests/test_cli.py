@@ -227,7 +227,8 @@ def test_a_run_folder_held_by_another_process_is_a_one_line_error(tmp_path):
         assert os.listdir(run_dir) == [LOCK_FILE]  # the second process wrote nothing
     # released: the same folder can now be trained in
     process = subprocess.run(
-        [sys.executable, SCRIPT, *argv, "--eval-every", "2", "--eval-samples", "20", "--batch-size", "4"],
+        [sys.executable, SCRIPT, *argv, "--eval-every", "2", "--eval-samples", "20", "--batch-size", "4"]
+        + ["--no-jit-compile"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -228,3 +228,15 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     assert cli.main([*flags, "--report-only"]) == 0
     assert summary_rows(output / "pruned") == rows
     assert "--g-lr 1e-2 --seed 0" in (output / "pruned" / "summary.md").read_text()
+
+
+def test_dry_run_prints_the_space_and_writes_nothing(tmp_path):
+    lines = []
+    flags = ["--g-lr", "loguniform:1e-4:1e-2", "--layers", "int:2:8", "--output-dir", str(tmp_path / "tune")]
+    assert cli.main([*flags, "--dry-run"], log=lines.append) == 0
+    assert lines[0].startswith("qgan-tune: study study-") and "tpe sampler, 20 trials × seeds [0]" in lines[0]
+    assert lines[1:] == [
+        "  g_lr: FloatDistribution(high=0.01, log=True, low=0.0001, step=None)",
+        "  layers: IntDistribution(high=8, log=False, low=2, step=1)",
+    ]
+    assert not (tmp_path / "tune").exists()
