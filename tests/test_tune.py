@@ -91,6 +91,7 @@ def test_flags_become_distributions_and_fixed_tokens():
         (["--g-lr", "loguniform:1e-4:1e-2", "--sampler", "grid"], "--sampler grid needs every searched flag"),
         (["--workers", "0"], "--workers 0 is not allowed"),
         (["--seeds", "0,x"], "--seeds '0,x' is not allowed"),
+        (["--storage", "nosuch://host/db"], "--storage 'nosuch://host/db' cannot be used"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_2_before_anything_runs(tmp_path, capsys, flags, message):

@@ -211,8 +211,9 @@ def main(argv=None, log=None) -> int:
             direction=OBJECTIVES[args.objective][1],
             load_if_exists=True,
         )
-    except (OSError, ValueError, ImportError) as error:
-        print(f"{PROGRAM}: error: --storage {location!r} cannot be used ({error})", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - any storage back-end's refusal is bad input
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"{PROGRAM}: error: --storage {location!r} cannot be used ({reason})", file=sys.stderr)
         return EXIT_BAD_INPUT
     if study.direction.name.lower() != OBJECTIVES[args.objective][1]:
         print(

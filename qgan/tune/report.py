@@ -13,7 +13,6 @@ from optuna.trial import TrialState
 from qgan import plots
 from qgan.files import write_atomic
 from qgan.tune.runs import OBJECTIVES
-from qgan.tune.study import counted
 
 COLUMNS = (
     "trial",
@@ -62,8 +61,11 @@ def trial_rows(study) -> tuple[list[dict], list[str]]:
 
     Every number comes from the storage (the trials' attributes), not from the run folders.
     """
-    trials = [trial for trial in study.get_trials(deepcopy=False) if trial.state != TrialState.WAITING]
-    trials = [trial for trial in trials if counted(trial) or "skipped" not in trial.user_attrs]
+    trials = [
+        trial
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state != TrialState.WAITING and "skipped" not in trial.user_attrs
+    ]
     names: list[str] = []
     for trial in trials:
         names += [name for name in trial.params if name not in names]
