@@ -90,6 +90,7 @@ def test_flags_become_distributions_and_fixed_tokens():
         (["--reupload", "choice:yes,maybe"], "an on/off flag takes choice:yes,no"),
         (["--g-lr", "loguniform:1e-4:1e-2", "--sampler", "grid"], "--sampler grid needs every searched flag"),
         (["--workers", "0"], "--workers 0 is not allowed"),
+        (["--pruner-warmup", "1"], "--pruner-warmup 1 is not allowed; use a fraction in [0, 1)"),
         (["--seeds", "0,x"], "--seeds '0,x' is not allowed"),
         (["--storage", "nosuch://host/db"], "--storage 'nosuch://host/db' cannot be used"),
     ],
@@ -203,7 +204,7 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     flags = [
         *far_cluster, "--steps", "200", "--eval-every", "10", "--g-lr", "choice:1e-2,1e-7",
-        "--pruner-startup-trials", "1", "--pruner-warmup-steps", "50", "--storage", storage,
+        "--pruner-startup-trials", "1", "--pruner-warmup", "0.25", "--storage", storage,
         "--study", "pruned",
         "--output-dir", str(output),
     ]  # fmt: skip
@@ -218,7 +219,8 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     assert os.path.exists(os.path.join(hopeless, "checkpoints", "checkpoint"))  # kept for a later look
     study = optuna.load_study(study_name="pruned", storage=storage)
     intermediate = study.trials[1].intermediate_values
-    # pruned at its first evaluation after the warm-up (the other trial's HQ is > 0 from step 20)
+    # pruned at its first evaluation after the warm-up, a quarter of 200 steps (the other trial's HQ
+    # is > 0 from step 20)
     assert sorted(intermediate) == [10, 20, 30, 40, 50] and set(intermediate.values()) == {0.0}
 
     # the report needs only the storage: without the run folders it still holds both trials

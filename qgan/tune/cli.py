@@ -89,10 +89,11 @@ def build_tune_parser() -> argparse.ArgumentParser:
         help="trials that finish before the median pruner stops any",
     )
     parser.add_argument(
-        "--pruner-warmup-steps",
-        type=int,
-        default=0,
-        help="training steps of each run before the median pruner may stop it",
+        "--pruner-warmup",
+        type=float,
+        default=0.5,
+        help="fraction of each run's --steps before the median pruner may stop it (a GAN's first "
+        "evaluations are noisy; 0 judges from the first evaluation)",
     )
     parser.add_argument("--workers", type=int, default=1, help="trainings at a time on this machine")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of the tpe/random sampler")
@@ -143,10 +144,11 @@ def _check(args, space) -> tuple[str, ...]:
         ("--workers", args.workers, 1),
         ("--trials", args.trials, 1),
         ("--pruner-startup-trials", args.pruner_startup_trials, 0),
-        ("--pruner-warmup-steps", args.pruner_warmup_steps, 0),
     ):
         if value is not None and value < least:
             raise SpaceError(f"{flag} {value} is not allowed; use an integer ≥ {least}")
+    if not 0.0 <= args.pruner_warmup < 1.0:
+        raise SpaceError(f"--pruner-warmup {args.pruner_warmup:g} is not allowed; use a fraction in [0, 1)")
     if args.sampler == "grid" and not space.is_grid():
         raise SpaceError("--sampler grid needs every searched flag as choice:A,B,…")
     if args.study is not None and not RUN_NAME_PATTERN.match(args.study):
@@ -230,7 +232,7 @@ def main(argv=None, log=None) -> int:
         return 0
     if sampler_name == "grid":
         enqueue_grid(study, space)
-    plan = StudyPlan(space, seeds, args.objective, trials, study_dir, args.workers, args.pruner_warmup_steps)
+    plan = StudyPlan(space, seeds, args.objective, trials, study_dir, args.workers, args.pruner_warmup)
     stop, hurry = threading.Event(), threading.Event()
     workers = [Worker(study, plan, stop, log, hurry) for _ in range(args.workers)]
     started = time.time()

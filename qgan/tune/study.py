@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from qgan.tune.runs import OBJECTIVES, child_environment, run_training
-from qgan.tune.space import Space, setting_key
+from qgan.tune.space import Space, config_of, setting_key
 
 LIVE_STATES = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 SEED_STEP = 10**9  # seed i reports evaluation step s as i·SEED_STEP + s, so seeds never share a step
@@ -30,7 +30,7 @@ class StudyPlan:
         trials: how many trials the study holds when done (the grid's size for a grid).
         study_dir: folder of the run folders (<study_dir>/<setting>/seed-<seed>).
         workers: trainings at a time on this machine.
-        warmup_steps: training steps of each run before the pruner may stop it.
+        warmup: fraction of each run's steps before the pruner may stop it.
     """
 
     space: Space
@@ -39,7 +39,7 @@ class StudyPlan:
     trials: int
     study_dir: str
     workers: int
-    warmup_steps: int = 0
+    warmup: float = 0.0
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -143,12 +143,13 @@ class Worker(threading.Thread):
         trial.set_user_attr("host", socket.gethostname())
         described = " ".join(f"{name}={value}" for name, value in trial.params.items()) or "(fixed flags)"
         self.log(f"trial {trial.number} started: {described} -> {setting_dir}")
+        warmup_steps = plan.warmup * config_of(tokens).steps
         seeds: dict[str, dict] = {}
         for index, seed in enumerate(plan.seeds):
 
             def report(step, value, index=index):
                 trial.report(value, index * SEED_STEP + step)
-                return step >= plan.warmup_steps and trial.should_prune()
+                return step >= warmup_steps and trial.should_prune()
 
             outcome = run_training(
                 (*tokens, "--seed", str(seed)),
