@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -15,7 +16,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from qgan.tune import cli
+from qgan.tune.runs import child_environment, run_training
 from qgan.tune.space import SpaceError, parse_space
+from qgan.tune.study import Heartbeat, reclaim_abandoned
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "tune.py")
@@ -91,6 +94,7 @@ def test_flags_become_distributions_and_fixed_tokens():
         (["--g-lr", "loguniform:1e-4:1e-2", "--sampler", "grid"], "--sampler grid needs every searched flag"),
         (["--workers", "0"], "--workers 0 is not allowed"),
         (["--pruner-warmup", "1"], "--pruner-warmup 1 is not allowed; use a fraction in [0, 1)"),
+        (["--stale-after", "0"], "--stale-after 0 is not allowed; use a number of seconds > 0"),
         (["--seeds", "0,x"], "--seeds '0,x' is not allowed"),
         (["--storage", "nosuch://host/db"], "--storage 'nosuch://host/db' cannot be used"),
     ],
@@ -145,6 +149,20 @@ def test_two_machines_on_one_storage_finish_a_grid_without_running_a_trial_twice
     assert all("skipped" in trial.user_attrs for trial in study.trials if trial not in ran)
 
 
+def training_processes(study_dir):
+    """Process ids of the qgan-train runs whose command line names `study_dir`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                arguments = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "qgan.cli" in arguments and any(study_dir in argument for argument in arguments):
+            found.append(int(pid))
+    return found
+
+
 def run_dir_of(study_dir, steps):
     """The seed-0 run folder of the setting with `steps`, once it has written an evaluation, else None."""
     for path, _, names in os.walk(study_dir):
@@ -156,7 +174,8 @@ def run_dir_of(study_dir, steps):
 
 
 @pytest.mark.slow
-def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_path, far_cluster):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_path, far_cluster, signum):
     output = tmp_path / "tune"
     flags = [
         *far_cluster, "--eval-every", "10", "--steps", "choice:20,1000", "--study", "stopped",
@@ -171,7 +190,7 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
         assert first.poll() is None, first.communicate()[1][-2000:]
         assert time.time() < deadline, "trial 1 did not start"
         time.sleep(0.1)
-    first.send_signal(signal.SIGINT)
+    first.send_signal(signum)
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 130, stderr[-2000:]
     assert "continue with:" in stdout and "Traceback" not in stderr
@@ -243,3 +262,121 @@ def test_dry_run_prints_the_space_and_writes_nothing(tmp_path):
         "  layers: IntDistribution(high=8, log=False, low=2, step=1)",
     ]
     assert not (tmp_path / "tune").exists()
+
+
+def test_a_running_trial_without_a_heartbeat_is_reclaimed_and_a_beating_one_is_not():
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    silent, beating, finished = study.ask(), study.ask(), study.ask()
+    study.tell(finished, 1.0)
+    now = time.time()
+    silent.set_user_attr("heartbeat", now - 1000.0)
+    beating.set_user_attr("heartbeat", now - 10.0)
+    lines = []
+    assert reclaim_abandoned(study, 600.0, lines.append) == [0]
+    assert [trial.state.name for trial in study.trials] == ["FAIL", "RUNNING", "COMPLETE"]
+    assert study.trials[0].user_attrs["status"] == "abandoned"
+    assert len(lines) == 1 and lines[0].startswith("trial 0 abandoned (no heartbeat for 10")
+    assert reclaim_abandoned(study, 5.0, lines.append) == [1]
+    assert reclaim_abandoned(study, 5.0, lines.append) == []
+
+
+def test_a_heartbeat_keeps_writing_while_the_trial_runs_and_stops_when_it_ends():
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    started = time.time()
+    with Heartbeat(study, trial, interval=0.05):
+        first = study.trials[0].user_attrs["heartbeat"]
+        time.sleep(0.3)
+        latest = study.trials[0].user_attrs["heartbeat"]
+        study.tell(trial, 1.0)
+        time.sleep(0.1)  # a beat after the trial ended is refused quietly
+    assert started <= first < latest
+    assert reclaim_abandoned(study, 0.01, lambda line: None) == []
+
+
+@pytest.mark.slow
+def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run(tmp_path, far_cluster):
+    output = tmp_path / "tune"
+    flags = [
+        *far_cluster, "--eval-every", "10", "--checkpoint-every", "10", "--steps", "1000",
+        "--study", "killed", "--output-dir", str(output), "--pruner", "none",
+    ]  # fmt: skip
+    lost = subprocess.Popen(
+        [sys.executable, SCRIPT, *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    study_dir = str(output / "killed")
+    deadline = time.time() + 300
+    while run_dir_of(study_dir, 1000) is None or not os.path.exists(
+        os.path.join(run_dir_of(study_dir, 1000), "checkpoints", "checkpoint")
+    ):
+        assert lost.poll() is None, lost.communicate()[1][-2000:]
+        assert time.time() < deadline, "the run did not checkpoint"
+        time.sleep(0.1)
+    # the machine is lost: the study and its run (in a session of its own) die with no handler run,
+    # and the trial stays RUNNING
+    runs = training_processes(study_dir)
+    assert len(runs) == 1
+    os.killpg(lost.pid, signal.SIGKILL)
+    os.kill(runs[0], signal.SIGKILL)
+    lost.communicate(timeout=60)
+    killed_dir = run_dir_of(study_dir, 1000)
+
+    patient = subprocess.run([sys.executable, SCRIPT, *flags], capture_output=True, text=True, timeout=600)
+    assert patient.returncode == 0, patient.stderr[-2000:]
+    assert "abandoned" not in patient.stdout and "trial 1" not in patient.stdout  # the trial is still young
+
+    time.sleep(1.5)
+    again = subprocess.run(
+        [sys.executable, SCRIPT, *flags, "--stale-after", "1"], capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "trial 0 abandoned (no heartbeat for " in again.stdout
+    assert [(row["trial"], row["state"]) for row in summary_rows(study_dir)] == [
+        ("0", "abandoned"), ("1", "completed"),
+    ]  # fmt: skip
+    with open(killed_dir + ".log") as handle:
+        started = [line for line in handle if line.startswith("$ qgan-train")]
+    assert ["--resume" in line for line in started] == [False, True]
+    with open(os.path.join(killed_dir, "coverage.json")) as handle:
+        assert json.load(handle)["step"] == 1000
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_checkpoint_is_moved_aside_and_started_afresh(tmp_path, far_cluster):
+    results_dir = tmp_path / "setting"
+    lost = results_dir / "seed-0"
+    lost.mkdir(parents=True)
+    (lost / "config.json").write_text("{}")
+    (lost / "metrics.csv").write_text("step,high_quality_fraction\n10,0.5\n")
+    reported = []
+    outcome = run_training(
+        (*far_cluster, "--steps", "20", "--eval-every", "10", "--seed", "0"),
+        str(results_dir),
+        "seed-0",
+        metric="high_quality_fraction",
+        on_evaluation=lambda step, value: reported.append(step) and False,
+        stop=threading.Event(),
+        environment=child_environment(1),
+    )
+    assert outcome.status == "completed" and outcome.result["step"] == 20
+    assert reported == [10, 20]
+    (aside,) = [path for path in results_dir.iterdir() if path.name.startswith("seed-0.no-checkpoint-")]
+    assert (aside / "metrics.csv").read_text() == "step,high_quality_fraction\n10,0.5\n"
+    log = (results_dir / "seed-0.log").read_text()
+    assert f"moved to {aside}, starting afresh" in log and "--resume" not in log
+
+
+@pytest.mark.slow
+def test_a_choice_space_runs_under_a_sampler_other_than_grid(tmp_path, far_cluster):
+    output = tmp_path / "tune"
+    flags = [
+        *far_cluster, "--steps", "20", "--eval-every", "10", "--g-lr", "choice:1e-2", "--sampler", "random",
+        "--trials", "1", "--study", "sampled", "--output-dir", str(output),
+    ]  # fmt: skip
+    assert cli.main(flags, log=lambda line: None) == 0
+    assert [(row["g_lr"], row["state"]) for row in summary_rows(output / "sampled")] == [
+        ("1e-2", "completed")
+    ]

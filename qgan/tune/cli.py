@@ -18,7 +18,7 @@ from qgan.config import RUN_NAME_PATTERN
 from qgan.tune.report import best_command, write_report
 from qgan.tune.runs import OBJECTIVES, OBJECTIVES_HELP
 from qgan.tune.space import KINDS_HELP, SpaceError, config_of, parse_space
-from qgan.tune.study import StudyPlan, Worker, enqueue_grid, make_sampler
+from qgan.tune.study import StudyPlan, Worker, enqueue_grid, make_sampler, reclaim_abandoned
 
 PROGRAM = "qgan-tune"
 SAMPLERS = ("tpe", "grid", "random")
@@ -95,6 +95,13 @@ def build_tune_parser() -> argparse.ArgumentParser:
         help="fraction of each run's --steps before the median pruner may stop it (a GAN's first "
         "evaluations are noisy; 0 judges from the first evaluation)",
     )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=600.0,
+        help="seconds without a heartbeat after which a running trial counts as abandoned (its worker "
+        "was killed or its machine lost) and its setting runs again from its checkpoint",
+    )
     parser.add_argument("--workers", type=int, default=1, help="trainings at a time on this machine")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of the tpe/random sampler")
     parser.add_argument(
@@ -147,6 +154,8 @@ def _check(args, space) -> tuple[str, ...]:
     ):
         if value is not None and value < least:
             raise SpaceError(f"{flag} {value} is not allowed; use an integer ≥ {least}")
+    if not args.stale_after > 0:
+        raise SpaceError(f"--stale-after {args.stale_after:g} is not allowed; use a number of seconds > 0")
     if not 0.0 <= args.pruner_warmup < 1.0:
         raise SpaceError(f"--pruner-warmup {args.pruner_warmup:g} is not allowed; use a fraction in [0, 1)")
     if args.sampler == "grid" and not space.is_grid():
@@ -230,30 +239,46 @@ def main(argv=None, log=None) -> int:
         for path in write_report(study, study_dir, seeds, command, heatmap):
             log(f"wrote {path}")
         return 0
+    reclaim_abandoned(study, args.stale_after, log)
     if sampler_name == "grid":
         enqueue_grid(study, space)
-    plan = StudyPlan(space, seeds, args.objective, trials, study_dir, args.workers, args.pruner_warmup)
+    plan = StudyPlan(
+        space,
+        seeds,
+        args.objective,
+        trials,
+        study_dir,
+        args.workers,
+        args.pruner_warmup,
+        args.stale_after,
+        grid=sampler_name == "grid",
+    )
     stop, hurry = threading.Event(), threading.Event()
     workers = [Worker(study, plan, stop, log, hurry) for _ in range(args.workers)]
     started = time.time()
 
     def on_ctrl_c(signum, frame):
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if stop.is_set():
-            log("Ctrl-C again: stopping every run at once ...")
+            log(f"{name} again: stopping every run at once ...")
             hurry.set()
         else:
-            log("Ctrl-C: stopping every run (each saves a checkpoint first) ...")
+            log(f"{name}: stopping every run (each saves a checkpoint first) ...")
             stop.set()
 
-    # a handler, not KeyboardInterrupt: a Thread.join interrupted by KeyboardInterrupt can return early
-    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
+    # a handler, not KeyboardInterrupt: a Thread.join interrupted by KeyboardInterrupt can return early.
+    # The runs sit in sessions of their own, so a plain `kill` (SIGTERM) must stop them the same way.
+    previous_handlers = {
+        signum: signal.signal(signum, on_ctrl_c) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         for worker in workers:
             worker.start()
         while any(worker.is_alive() for worker in workers):
             time.sleep(0.2)
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     errors = [worker.error for worker in workers if worker.error is not None]
     interrupted = stop.is_set() and not errors
     paths = write_report(study, study_dir, seeds, command, heatmap)

@@ -105,7 +105,8 @@ def run_training(
 ) -> RunOutcome:
     """Trains one run in its own process and reports each evaluation while it runs.
 
-    A run folder that already holds a run of these flags is resumed (a finished one returns at once).
+    A run folder that already holds a checkpoint of these flags is resumed (a finished one returns at
+    once); one that stopped before its first checkpoint is moved aside and the run starts afresh.
 
     Args:
         tokens: training flags, with --seed.
@@ -132,10 +133,14 @@ def run_training(
         "--run-name",
         run_name,
     ]
-    if os.path.exists(os.path.join(run_dir, "config.json")):
-        command.append("--resume")
     os.makedirs(results_dir, exist_ok=True)
     with open(os.path.join(results_dir, f"{run_name}.log"), "a", encoding="utf-8") as log:
+        if os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint")):
+            command.append("--resume")
+        elif os.path.isdir(run_dir) and os.listdir(run_dir):
+            aside = f"{run_dir}.no-checkpoint-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.rename(run_dir, aside)
+            log.write(f"# {run_dir} stopped before its first checkpoint; moved to {aside}, starting afresh\n")
         log.write(f"$ qgan-train {shlex.join(command[3:])}\n")
         log.flush()
         # a session of its own keeps the terminal's Ctrl-C from the run: the study forwards it once

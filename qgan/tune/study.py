@@ -7,8 +7,10 @@ import os
 import socket
 import statistics
 import threading
+import time
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from qgan.tune.runs import OBJECTIVES, child_environment, run_training
@@ -17,6 +19,7 @@ from qgan.tune.space import Space, config_of, setting_key
 LIVE_STATES = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 SEED_STEP = 10**9  # seed i reports evaluation step s as i·SEED_STEP + s, so seeds never share a step
 DUPLICATES_BEFORE_STOP = 20
+HEARTBEAT_SECONDS = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +34,8 @@ class StudyPlan:
         study_dir: folder of the run folders (<study_dir>/<setting>/seed-<seed>).
         workers: trainings at a time on this machine.
         warmup: fraction of each run's steps before the pruner may stop it.
+        stale_after: seconds without a heartbeat after which a running trial counts as abandoned.
+        grid: the grid sampler: trials are the enqueued grid points, not sampled.
     """
 
     space: Space
@@ -40,6 +45,8 @@ class StudyPlan:
     study_dir: str
     workers: int
     warmup: float = 0.0
+    stale_after: float = 600.0
+    grid: bool = False
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -67,12 +74,75 @@ def enqueue_grid(study: optuna.Study, space: Space) -> None:
             study.enqueue_trial(point, skip_if_exists=False)
 
 
+def last_sign_of_life(trial) -> float:
+    """When a running trial was last known alive (its heartbeat, else its start), as a Unix time."""
+    if "heartbeat" in trial.user_attrs:
+        return trial.user_attrs["heartbeat"]
+    return trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+
+
+def reclaim_abandoned(study: optuna.Study, stale_after: float, log) -> list[int]:
+    """Fails running trials whose worker stopped beating (a killed process, a lost machine).
+
+    Their settings then count as free again: a grid's point is enqueued anew, and its run goes on
+    from its last checkpoint.
+
+    Returns:
+        The numbers of the trials reclaimed.
+    """
+    now = time.time()
+    reclaimed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        silent = now - last_sign_of_life(trial)
+        if silent < stale_after:
+            continue
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "status", "abandoned")
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        except (UpdateFinishedTrialError, RuntimeError):
+            continue  # another worker reclaimed it first
+        reclaimed.append(trial.number)
+        log(f"trial {trial.number} abandoned (no heartbeat for {silent:.0f} s); its setting runs again")
+    return reclaimed
+
+
+class Heartbeat:
+    """Writes the time into a running trial every `interval` seconds, so other workers see it alive."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, interval: float):
+        self.storage, self.trial_id, self.interval = study._storage, trial._trial_id, interval
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _write(self) -> bool:
+        try:
+            self.storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
+        except (UpdateFinishedTrialError, RuntimeError):
+            return False  # the trial is over
+        return True
+
+    def _beat(self) -> None:
+        while not self.done.wait(self.interval) and self._write():
+            pass
+
+    def __enter__(self) -> Heartbeat:
+        self._write()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 class Worker(threading.Thread):
     """Claims trials one after another and trains each setting on every seed.
 
     A claimed trial is dropped (told FAIL with a "skipped" attribute) when a trial of a lower
     number holds the same setting, or when the budget is spent by trials of lower numbers: with
     that rule two workers, or two machines, that claim at the same moment never both train.
+    While it trains, a trial carries a heartbeat; a running trial whose heartbeat stops for
+    `plan.stale_after` seconds is reclaimed by any worker (see `reclaim_abandoned`).
     """
 
     def __init__(self, study: optuna.Study, plan: StudyPlan, stop: threading.Event, log, hurry=None):
@@ -86,7 +156,9 @@ class Worker(threading.Thread):
         try:
             duplicates = 0
             while not self.stop_event.is_set() and duplicates < DUPLICATES_BEFORE_STOP:
-                if self.plan.space.is_grid():
+                if reclaim_abandoned(self.study, self.plan.stale_after, self.log) and self.plan.grid:
+                    enqueue_grid(self.study, self.plan.space)
+                if self.plan.grid:
                     waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
                     if not waiting:
                         return
@@ -103,7 +175,8 @@ class Worker(threading.Thread):
                     continue
                 duplicates = 0
                 try:
-                    self._run_trial(trial)
+                    with Heartbeat(self.study, trial, min(HEARTBEAT_SECONDS, self.plan.stale_after / 4)):
+                        self._run_trial(trial)
                 except BaseException:
                     if self.study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
                         trial.set_user_attr("status", "failed")
