@@ -96,8 +96,8 @@ class TrainConfig:
     critic_units: tuple[int, ...] = (64, 64)
     marginal_critic: bool = True
     # optimisation
-    g_lr: float = 1e-3
-    d_lr: float = 5e-4
+    g_lr: float = 2e-3
+    d_lr: float = 2.5e-4
     g_beta1: float = 0.5
     g_beta2: float = 0.9
     d_beta1: float = 0.5
@@ -110,7 +110,7 @@ class TrainConfig:
     lr_final_fraction: float = 0.02
     lr_schedule_players: str = "generator"
     batch_size: int = 128
-    steps: int = 6000
+    steps: int = 3000
     # gradient guard of both players
     nonfinite: str = "filter"
     clip_value: float | None = 1.0

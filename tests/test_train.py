@@ -186,7 +186,7 @@ def test_lr_schedule_players_choose_which_optimizers_decay():
         (gan.g_optimizer, 2e-3, gan.generator_guard),
         (gan.d_optimizer, 3e-3, gan.critic_guard),
     ]
-    assert decaying_rates(gan, TrainConfig()) == [(gan.g_optimizer, 1e-3, gan.generator_guard)]
+    assert decaying_rates(gan, TrainConfig()) == [(gan.g_optimizer, 2e-3, gan.generator_guard)]
 
 
 @pytest.mark.slow
