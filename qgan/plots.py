@@ -271,7 +271,8 @@ def plot_heatmap(path, cells, x_label, y_label, title=""):
 
     Args:
         path: PNG file to write.
-        cells: {"x": values, "y": values, "hq": {(x, y): fraction}, "modes": {(x, y): modes}};
+        cells: {"x": values, "y": values, "hq": {(x, y): fraction}, "modes": {(x, y): modes}} and
+            optionally "stopped": {(x, y): state} for pairs whose numbers come from stopped runs;
             pairs without a result are drawn blank.
         x_label: name of the horizontal setting.
         y_label: name of the vertical setting.
@@ -289,6 +290,8 @@ def plot_heatmap(path, cells, x_label, y_label, title=""):
     for (x, y), fraction in cells["hq"].items():
         row, column = ys.index(y), xs.index(x)
         text = f"{100 * fraction:.1f}%\n{cells['modes'][(x, y)]:g} modes"
+        if (x, y) in cells.get("stopped", {}):
+            text += f"\n({cells['stopped'][(x, y)]})"
         axes.text(
             column,
             row,

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from qgan.tune import cli
+from qgan.tune.report import heatmap_cells
 from qgan.tune.runs import child_environment, run_training
 from qgan.tune.space import SpaceError, parse_space
 from qgan.tune.study import Heartbeat, reclaim_abandoned
@@ -249,7 +251,9 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     capsys.readouterr()
     assert cli.main([*flags, "--report-only"]) == 0
     assert summary_rows(output / "pruned") == rows
-    assert "--g-lr 1e-2 --seed 0" in (output / "pruned" / "summary.md").read_text()
+    summary = (output / "pruned" / "summary.md").read_text()
+    assert "--g-lr 1e-2 --seed 0" in summary
+    assert f"Continue it with:\n\n    qgan-tune {shlex.join(flags)}\n" in summary  # not with --report-only
 
 
 def test_dry_run_prints_the_space_and_writes_nothing(tmp_path):
@@ -380,3 +384,22 @@ def test_a_choice_space_runs_under_a_sampler_other_than_grid(tmp_path, far_clust
     assert [(row["g_lr"], row["state"]) for row in summary_rows(output / "sampled")] == [
         ("1e-2", "completed")
     ]
+
+
+def test_the_heatmap_speaks_for_a_pair_by_its_finished_trials_and_names_a_pair_only_stopped_runs_fill():
+    def row(g_lr, d_lr, state, hq, modes):
+        return {"g_lr": g_lr, "d_lr": d_lr, "state": state, "hq_median": hq, "modes_median": modes}
+
+    rows = [
+        row("1e-3", "5e-4", "completed", 0.5, 8),
+        row("1e-3", "5e-4", "pruned", 0.1, 2),
+        row("1e-3", "2.5e-4", "pruned", 0.098, 3),
+        row("2e-3", "5e-4", "completed", 0.9, 8),
+        row("2e-3", "5e-4", "completed", 0.7, 6),
+        {"g_lr": "2e-3", "d_lr": "2.5e-4", "state": "abandoned"},
+    ]
+    cells = heatmap_cells(rows, "g_lr", "d_lr")
+    assert cells["x"] == [1e-3, 2e-3] and cells["y"] == [2.5e-4, 5e-4]
+    assert cells["hq"] == {(1e-3, 5e-4): 0.5, (1e-3, 2.5e-4): 0.098, (2e-3, 5e-4): 0.8}
+    assert cells["modes"] == {(1e-3, 5e-4): 8, (1e-3, 2.5e-4): 3, (2e-3, 5e-4): 7}
+    assert cells["stopped"] == {(1e-3, 2.5e-4): "pruned"}

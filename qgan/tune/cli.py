@@ -203,7 +203,8 @@ def main(argv=None, log=None) -> int:
     )
     study_dir = os.path.join(args.output_dir, study_name)
     location = args.storage or os.path.join(study_dir, "journal.log")
-    command = shlex.join([PROGRAM, *argv] if args.study else [PROGRAM, *argv, "--study", study_name])
+    continuing = [token for token in argv if token not in ("--report-only", "--dry-run")]
+    command = shlex.join([PROGRAM, *continuing, *([] if args.study else ["--study", study_name])])
     log(
         f"{PROGRAM}: study {study_name}, {sampler_name} sampler, {trials} trials × seeds {list(seeds)}, "
         f"objective {args.objective}, {args.workers} at a time -> {study_dir} (storage {location})"

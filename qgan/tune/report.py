@@ -32,6 +32,8 @@ COLUMNS = (
     "host",
 )
 
+FINISHED = ("completed", "guard-stop")  # states of a run, or a trial, that trained to its end
+
 
 def _statistics(seeds: dict) -> dict:
     done = [result for result in seeds.values() if "high_quality_fraction" in result]
@@ -77,9 +79,7 @@ def trial_rows(study) -> tuple[list[dict], list[str]]:
             **{name: trial.params.get(name, "") for name in names},
             "state": trial.user_attrs.get("status", trial.state.name.lower()),
             "value": "" if trial.value is None else trial.value,
-            "seeds_done": sum(
-                result.get("status") in ("completed", "guard-stop") for result in seeds.values()
-            ),
+            "seeds_done": sum(result.get("status") in FINISHED for result in seeds.values()),
             "setting": trial.user_attrs.get("setting", ""),
             "host": trial.user_attrs.get("host", ""),
         }
@@ -146,13 +146,24 @@ def _axis_values(values: list) -> list:
 
 
 def heatmap_cells(rows: list[dict], x_name: str, y_name: str) -> dict:
-    """Median high-quality fraction and modes per (x, y) parameter pair, over the other parameters."""
+    """Median high-quality fraction and modes per (x, y) parameter pair, over the other parameters.
+
+    A pair's finished trials speak for it; a pair with none (all pruned or interrupted) shows its
+    stopped trials' last numbers and is named in "stopped" with their state.
+    """
     done = [row for row in rows if "hq_median" in row and row[x_name] != "" and row[y_name] != ""]
     xs = _axis_values([row[x_name] for row in done])
     ys = _axis_values([row[y_name] for row in done])
     cells: dict[tuple, list[dict]] = {}
     for x, y, row in zip(xs, ys, done):
         cells.setdefault((x, y), []).append(row)
+    stopped = {}
+    for key, members in cells.items():
+        finished = [row for row in members if row["state"] in FINISHED]
+        if finished:
+            cells[key] = finished
+        else:
+            stopped[key] = "/".join(sorted({row["state"] for row in members}))
     return {
         "x": sorted(set(xs)),
         "y": sorted(set(ys)),
@@ -160,6 +171,7 @@ def heatmap_cells(rows: list[dict], x_name: str, y_name: str) -> dict:
         "modes": {
             key: statistics.median(row["modes_median"] for row in members) for key, members in cells.items()
         },
+        "stopped": stopped,
     }
 
 
