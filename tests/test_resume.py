@@ -198,7 +198,7 @@ BAD_INPUTS = [
     (["--results-dir", "{good.csv}/below"], "cannot be written"),
     (["--run-name", "absent", "--resume"], "holds no checkpoint to resume"),
     ([*SAME_AS_GOOD, "--layers", "2"], "holds a run with other settings (--layers 1 → 2)"),
-    ([*SAME_AS_GOOD, "--g-lr", "0.01"], "holds a run with other settings (--g-lr 0.001 → 0.01)"),
+    ([*SAME_AS_GOOD, "--g-lr", "0.01"], "holds a run with other settings (--g-lr 0.002 → 0.01)"),
     ([*SAME_AS_GOOD, "--steps", "2"], "has trained 2 steps already; give --steps above 2"),
 ]
 

@@ -176,8 +176,7 @@ def run_dir_of(study_dir, steps):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_path, far_cluster, signum):
+def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_path, far_cluster):
     output = tmp_path / "tune"
     flags = [
         *far_cluster, "--eval-every", "10", "--steps", "choice:20,1000", "--study", "stopped",
@@ -192,7 +191,7 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
         assert first.poll() is None, first.communicate()[1][-2000:]
         assert time.time() < deadline, "trial 1 did not start"
         time.sleep(0.1)
-    first.send_signal(signum)
+    first.send_signal(signal.SIGINT)
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 130, stderr[-2000:]
     assert "continue with:" in stdout and "Traceback" not in stderr
@@ -302,7 +301,7 @@ def test_a_heartbeat_keeps_writing_while_the_trial_runs_and_stops_when_it_ends()
 def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run(tmp_path, far_cluster):
     output = tmp_path / "tune"
     flags = [
-        *far_cluster, "--eval-every", "10", "--checkpoint-every", "10", "--steps", "1000",
+        *far_cluster, "--eval-every", "10", "--checkpoint-every", "10", "--steps", "300",
         "--study", "killed", "--output-dir", str(output), "--pruner", "none",
     ]  # fmt: skip
     lost = subprocess.Popen(
@@ -313,8 +312,8 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
     )
     study_dir = str(output / "killed")
     deadline = time.time() + 300
-    while run_dir_of(study_dir, 1000) is None or not os.path.exists(
-        os.path.join(run_dir_of(study_dir, 1000), "checkpoints", "checkpoint")
+    while run_dir_of(study_dir, 300) is None or not os.path.exists(
+        os.path.join(run_dir_of(study_dir, 300), "checkpoints", "checkpoint")
     ):
         assert lost.poll() is None, lost.communicate()[1][-2000:]
         assert time.time() < deadline, "the run did not checkpoint"
@@ -326,7 +325,7 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
     os.killpg(lost.pid, signal.SIGKILL)
     os.kill(runs[0], signal.SIGKILL)
     lost.communicate(timeout=60)
-    killed_dir = run_dir_of(study_dir, 1000)
+    killed_dir = run_dir_of(study_dir, 300)
 
     patient = subprocess.run([sys.executable, SCRIPT, *flags], capture_output=True, text=True, timeout=600)
     assert patient.returncode == 0, patient.stderr[-2000:]
@@ -345,7 +344,40 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
         started = [line for line in handle if line.startswith("$ qgan-train")]
     assert ["--resume" in line for line in started] == [False, True]
     with open(os.path.join(killed_dir, "coverage.json")) as handle:
-        assert json.load(handle)["step"] == 1000
+        assert json.load(handle)["step"] == 300
+
+
+@pytest.mark.slow
+def test_kill_stops_a_study_like_ctrl_c(tmp_path, far_cluster):
+    output = tmp_path / "tune"
+    flags = [
+        *far_cluster,
+        "--eval-every",
+        "10",
+        "--steps",
+        "2000",
+        "--study",
+        "termed",
+        "--output-dir",
+        str(output),
+    ]
+    study = subprocess.Popen(
+        [sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    study_dir = str(output / "termed")
+    deadline = time.time() + 300
+    while run_dir_of(study_dir, 2000) is None:
+        assert study.poll() is None, study.communicate()[1][-2000:]
+        assert time.time() < deadline, "the run did not start"
+        time.sleep(0.1)
+    study.send_signal(signal.SIGTERM)
+    stdout, stderr = study.communicate(timeout=300)
+    assert study.returncode == 130, stderr[-2000:]
+    assert "SIGTERM: stopping every run (each saves a checkpoint first)" in stdout
+    assert [row["state"] for row in summary_rows(study_dir)] == ["interrupted"]
+    with open(os.path.join(run_dir_of(study_dir, 2000), "coverage.json")) as handle:
+        assert 0 < json.load(handle)["step"] < 2000
+    assert training_processes(study_dir) == []
 
 
 @pytest.mark.slow
