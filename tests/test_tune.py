@@ -179,7 +179,7 @@ def run_dir_of(study_dir, steps):
 def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_path, far_cluster):
     output = tmp_path / "tune"
     flags = [
-        *far_cluster, "--eval-every", "10", "--steps", "choice:20,1000", "--study", "stopped",
+        *far_cluster, "--eval-every", "10", "--steps", "choice:20,400", "--study", "stopped",
         "--output-dir", str(output), "--pruner", "none",
     ]  # fmt: skip
     first = subprocess.Popen(
@@ -187,7 +187,7 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
     )
     study_dir = str(output / "stopped")
     deadline = time.time() + 300
-    while run_dir_of(study_dir, 1000) is None:  # trial 0 (20 steps) is done, trial 1 has evaluated
+    while run_dir_of(study_dir, 400) is None:  # trial 0 (20 steps) is done, trial 1 has evaluated
         assert first.poll() is None, first.communicate()[1][-2000:]
         assert time.time() < deadline, "trial 1 did not start"
         time.sleep(0.1)
@@ -196,17 +196,17 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
     assert first.returncode == 130, stderr[-2000:]
     assert "continue with:" in stdout and "Traceback" not in stderr
     assert [(row["steps"], row["state"]) for row in summary_rows(study_dir)] == [
-        ("20", "completed"), ("1000", "interrupted"),
+        ("20", "completed"), ("400", "interrupted"),
     ]  # fmt: skip
-    interrupted_dir = run_dir_of(study_dir, 1000)
+    interrupted_dir = run_dir_of(study_dir, 400)
     with open(os.path.join(interrupted_dir, "coverage.json")) as handle:
         stopped_at = json.load(handle)["step"]
-    assert 0 < stopped_at < 1000
+    assert 0 < stopped_at < 400
 
     again = subprocess.run([sys.executable, SCRIPT, *flags], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert [(row["trial"], row["steps"], row["state"]) for row in summary_rows(study_dir)] == [
-        ("0", "20", "completed"), ("1", "1000", "interrupted"), ("2", "1000", "completed"),
+        ("0", "20", "completed"), ("1", "400", "interrupted"), ("2", "400", "completed"),
     ]  # fmt: skip
     commands = training_commands(study_dir)
     assert sorted(commands.values()) == [1, 2]  # the finished setting trained once
@@ -215,7 +215,7 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
     assert ["--resume" in line for line in started] == [False, True]  # went on from its checkpoint
     with open(os.path.join(interrupted_dir, "metrics.csv")) as handle:
         steps = [int(row["step"]) for row in csv.DictReader(handle)]
-    assert steps == sorted({*range(10, 1001, 10), stopped_at})  # an interrupted run evaluates where it stops
+    assert steps == sorted({*range(10, 401, 10), stopped_at})  # an interrupted run evaluates where it stops
 
 
 @pytest.mark.slow
