@@ -103,11 +103,12 @@ class FockEngine(Engine):
 
     The state is one tensor of shape (batch, cutoff, …, cutoff). Gate matrices come from
     fock_gates; a gate whose arguments are scalars is built once for the batch, one whose
-    arguments are (batch,) tensors is built per sample in a single batched op. Modes stay
-    separate vectors until the first two-mode gate, so latent displacements of the vacuum cost
-    one coherent-state vector each. When the program repeats a block of gates (the layers of a
-    circuit), the first copy is traced as usual and the later copies run as one loop over their
-    stacked arguments, so the graph, and its compile time, does not grow with depth.
+    arguments are (batch,) tensors is built per sample in a single batched op. Before the
+    program's repeated block, modes stay separate vectors until the first two-mode gate, so
+    latent displacements of the vacuum cost one coherent-state vector each. The repeated block
+    (the layers of a circuit) runs as one loop over its stacked arguments, so the graph, and its
+    compile time, holds one copy whatever the depth; its backward pass rebuilds each gate matrix
+    from the gate's arguments rather than keeping the matrix's intermediates per repetition.
 
     Args:
         cutoff: Fock levels kept per mode.
@@ -152,28 +153,25 @@ class FockEngine(Engine):
 
     def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
         gates, (start, period, repetitions) = self._parse(program)
-        looped = repetitions - 1 if repetitions >= 2 else 0
-        unrolled = gates[: len(gates) - looped * period]
         modes = program.num_subsystems
         # per-mode vectors while the state is a product; None stands for the vacuum
         vectors: list = [None] * modes
         state = None  # (batch,) + (cutoff,) * modes once modes are entangled
-        for gate in unrolled:
+        for gate in gates[:start]:
             values = [self._value(parameter, arguments) for parameter in gate.parameters]
             state = self._apply(gate, values, state, vectors, batch_size, modes)
         if state is None:
             state = self._product_state(vectors, batch_size)
-        if not looped:
+        if not repetitions:
             return state
 
         template = gates[start : start + period]
-        first = len(unrolled)
         stacked = [
             [
                 self._stacked(
                     [
-                        gates[first + repetition * period + position].parameters[index]
-                        for repetition in range(looped)
+                        gates[start + repetition * period + position].parameters[index]
+                        for repetition in range(repetitions)
                     ],
                     arguments,
                     batch_size,
@@ -188,7 +186,7 @@ class FockEngine(Engine):
                 state = self._apply(gate, gate_values, state, None, batch_size, modes)
             return state
 
-        # one traced copy of the repeated block, run once per later repetition
+        # one traced copy of the repeated block, run once per repetition
         return tf.foldl(repeat, stacked, initializer=state)
 
     def _stacked(self, parameters: list, arguments: dict, batch_size) -> tf.Tensor:
@@ -204,12 +202,12 @@ class FockEngine(Engine):
         if gate.kind == "BSgate":
             if state is None:
                 state = self._product_state(vectors, batch_size)
-            matrix = fock_gates.beamsplitter_matrix(values[0], values[1], cutoff, self.dtype)
+            matrix = _recomputed(fock_gates.beamsplitter_matrix, values, cutoff, self.dtype)
             return _apply_two_mode(state, matrix, gate.modes, modes)
         (mode,) = gate.modes
         if gate.kind in ("Rgate", "Kgate"):
             power = 1 if gate.kind == "Rgate" else 2
-            phases = fock_gates.number_phases(values[0], cutoff, power, self.dtype)
+            phases = _recomputed(fock_gates.number_phases, values, cutoff, power, self.dtype)
             if state is not None:
                 return _apply_diagonal(state, phases, mode, modes)
             if vectors[mode] is not None:  # the vacuum only gains phase 1
@@ -219,12 +217,12 @@ class FockEngine(Engine):
             if state is None and vectors[mode] is None:
                 vectors[mode] = fock_gates.coherent_state(values[0], values[1], cutoff, self.dtype)
                 return None
-            matrix = fock_gates.displacement_matrix(values[0], values[1], cutoff, self.dtype)
+            matrix = _recomputed(fock_gates.displacement_matrix, values, cutoff, self.dtype)
         else:  # Sgate
             if state is None and vectors[mode] is None:
                 vectors[mode] = fock_gates.squeezed_vacuum(values[0], values[1], cutoff, self.dtype)
                 return None
-            matrix = fock_gates.squeezing_matrix(values[0], values[1], cutoff, self.dtype)
+            matrix = _recomputed(fock_gates.squeezing_matrix, values, cutoff, self.dtype)
         if state is None:
             vectors[mode] = _matvec(matrix, vectors[mode])
             return None
@@ -244,6 +242,27 @@ class FockEngine(Engine):
                 axes = letters[:mode]
                 state = tf.einsum(f"z{axes},z{letters[mode]}->z{axes}{letters[mode]}", state, vector)
         return state
+
+
+def _recomputed(builder, values: list, *settings) -> tf.Tensor:
+    """builder(*values, *settings), whose backward pass rebuilds it instead of keeping its intermediates.
+
+    A gate matrix is cheap to build from its few arguments but takes dozens of ops; inside the
+    layer loop the gradient would otherwise keep every one of their outputs per repetition, and
+    those stored values dominate the compiled graph.
+    """
+
+    @tf.custom_gradient
+    def build(*arguments):
+        def gradient(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch(arguments)
+                rebuilt = builder(*arguments, *settings)
+            return tape.gradient(rebuilt, arguments, output_gradients=upstream)
+
+        return builder(*arguments, *settings), gradient
+
+    return build(*values)
 
 
 def _matvec(matrix: tf.Tensor, vector: tf.Tensor) -> tf.Tensor:
