@@ -192,19 +192,29 @@ class CoordinateGAN(keras.Model):
         return fake, (coordinates, outcome_weights(probabilities)) if self.marginal_critic else None
 
     def train_step(self, data):
-        real_chunks = tf.split(data, self.n_critic, axis=0)
-        batch_size = real_chunks[0].shape[0] or tf.shape(real_chunks[0])[0]
+        batch_size = data.shape[0] // self.n_critic if data.shape[0] else tf.shape(data)[0] // self.n_critic
         fakes, mixture = self.critic_fakes(self.n_critic * batch_size)
-        fake_chunks = tf.split(fakes, self.n_critic, axis=0)
-        mixtures = [None] * self.n_critic
-        if mixture is not None:
-            mixtures = list(zip(*(tf.split(part, self.n_critic, axis=0) for part in mixture)))
-        for real, fake, fake_mixture in zip(real_chunks, fake_chunks, mixtures):
-            d_loss, wasserstein, penalty, d_report = self.critic_step(real, fake, fake_mixture)
+
+        def by_step(values):
+            """Rows of n_critic·batch values as (n_critic, batch, …): the slice of each critic step."""
+            return tf.reshape(values, tf.concat([[self.n_critic, batch_size], tf.shape(values)[1:]], 0))
+
+        reals, fakes = by_step(data), by_step(fakes)
+        mixtures = None if mixture is None else tuple(by_step(part) for part in mixture)
+
+        def critic_iteration(index):
+            fake_mixture = None if mixtures is None else tuple(part[index] for part in mixtures)
+            d_loss, wasserstein, penalty, d_report = self.critic_step(
+                reals[index], fakes[index], fake_mixture
+            )
             self.trackers["d_loss"].update_state(d_loss)
             self.trackers["wasserstein"].update_state(wasserstein)
             self.trackers["gp"].update_state(penalty)
             self.trackers["d_grad_norm"].update_state(d_report["global_norm"])
+            return (index + 1,)
+
+        # one traced critic step, run n_critic times: the compiled graph holds one copy
+        tf.while_loop(lambda index: index < self.n_critic, critic_iteration, (tf.constant(0),))
         g_loss, trace, g_report = self.generator_step(batch_size)
         self.trackers["g_loss"].update_state(g_loss)
         self.trackers["g_grad_norm"].update_state(g_report["global_norm"])
