@@ -6,6 +6,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 
 import keras
 import numpy as np
@@ -98,11 +99,27 @@ class TrainingLoop(keras.callbacks.Callback):
     Args:
         carried: the metrics' variable values to start the first epoch with (a run resumed
             between two evaluations), None to start from Keras' reset.
+        started: time.time() when this process began the run; the first step's line says how long
+            it took to get there (building, tracing and compiling the training step).
     """
 
-    def __init__(self, config, target, run_dir, rows, step, manager, interruption, clock, log, carried=None):
+    def __init__(
+        self,
+        config,
+        target,
+        run_dir,
+        rows,
+        step,
+        manager,
+        interruption,
+        clock,
+        log,
+        carried=None,
+        started=None,
+    ):
         super().__init__()
         self.carried = carried
+        self.started = started
         self.config = config
         self.target = target
         self.run_dir = run_dir
@@ -144,6 +161,10 @@ class TrainingLoop(keras.callbacks.Callback):
         self.step.assign_add(1)
         self.last_logs = dict(logs or {})
         step = int(self.step.numpy())
+        if self.started is not None:
+            seconds = time.time() - self.started
+            self.log(f"qgan: step {step} done {seconds:.1f} s after the run began (compilation included)")
+            self.started = None
         if step % self.config.eval_every == 0 or step == self.config.steps:
             self.evaluate(self.last_logs)
         if step % self.config.checkpoint_every == 0 or step == self.config.steps:

@@ -165,6 +165,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             clock=lambda: earlier_seconds + time.time() - started,
             log=log,
             carried=carried,
+            started=started,
         )
         run_callbacks = [
             monitor,

@@ -57,6 +57,9 @@ def test_train_writes_an_honest_results_folder(tmp_path):
     assert result.metrics[-1]["modes_captured"] == recomputed.modes_captured
 
     assert lines[0].startswith("qgan: training on ring")
+    assert lines[1].startswith("qgan: step 1 done ") and lines[1].endswith(
+        " s after the run began (compilation included)"
+    )
     assert sum(line.startswith("step") for line in lines) == 2
     assert lines[-1].startswith("done at step 4 in") and "modes captured" in lines[-1]
 
