@@ -77,8 +77,7 @@ class GradientGuard(GuardReports):
     | step    | b before               | branch   | what it does                        | b after            |
     |---------|------------------------|----------|-------------------------------------|--------------------|
     | healthy | > 0 (≥ 0 w/o rollback) | fast     | clip, apply, count                  | b - 1 (rollback)   |
-    | healthy | 0 (rollback)           | snapshot | snapshot, clip, apply, count        | snapshot_every - 1 |
-    | healthy | -1                     | general  | count, snapshot if due, apply       | steps to snapshot  |
+    | healthy | 0 (rollback) or -1     | general  | count, snapshot if due, apply       | steps to snapshot  |
     | bad     | any                    | general  | count, the policy's update, recover | -1                 |
 
     Args:
@@ -349,27 +348,13 @@ class GradientGuard(GuardReports):
             self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
             return tf.constant(False)
 
-        def snapshot_path():
-            """A healthy step after a healthy one, snapshot due: take it, apply and count the step."""
-            with tf.control_dependencies([self._snapshot.save()]):
-                self._apply_clipped(optimizer, present_grads, present_variables)
-            self._steps_to_snapshot.assign(self.snapshot_every - 1)
-            self._counters.assign_add(tf.constant(_HEALTHY_STEP, tf.int64))
-            return tf.constant(False)
-
         if present:
-            budget = self._steps_to_snapshot
-            if self._snapshot is not None:
-                fast = tf.logical_and(healthy, budget > 0)
-
-                def other_paths():
-                    due = tf.logical_and(healthy, tf.equal(budget, 0))
-                    return _cond_run_as_function(due, snapshot_path, general_path)
-
-                recovered = _cond_run_as_function(fast, fast_path, other_paths)
-            else:
-                fast = tf.logical_and(healthy, budget >= 0)
-                recovered = _cond_run_as_function(fast, fast_path, general_path)
+            # a healthy step after a healthy one takes the short branch while no snapshot is due;
+            # every other step (a due snapshot included) takes the general one
+            fast = tf.logical_and(
+                healthy, self._steps_to_snapshot > (0 if self._snapshot is not None else -1)
+            )
+            recovered = _cond_run_as_function(fast, fast_path, general_path)
         else:
             recovered = general_path()
         updates = [recovered]

@@ -59,9 +59,6 @@ def apply_with_policy(
                 current.assign(tf.where(finite[position], current, old))
         return tf.constant(True)
 
+    # with every gradient finite this is apply_all, value for value: one traced update serves both
     some_finite = tf.reduce_any(finite)
-    return tf.cond(
-        tf.logical_not(loss_finite),
-        nothing,
-        lambda: tf.cond(all_finite, apply_all, lambda: tf.cond(some_finite, apply_finite_ones, nothing)),
-    )
+    return tf.cond(tf.logical_and(loss_finite, some_finite), apply_finite_ones, nothing)
