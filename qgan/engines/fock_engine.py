@@ -103,12 +103,13 @@ class FockEngine(Engine):
 
     The state is one tensor of shape (batch, cutoff, …, cutoff). Gate matrices come from
     fock_gates; a gate whose arguments are scalars is built once for the batch, one whose
-    arguments are (batch,) tensors is built per sample in a single batched op. Before the
-    program's repeated block, modes stay separate vectors until the first two-mode gate, so
-    latent displacements of the vacuum cost one coherent-state vector each. The repeated block
-    (the layers of a circuit) runs as one loop over its stacked arguments, so the graph, and its
-    compile time, holds one copy whatever the depth; its backward pass rebuilds each gate matrix
-    from the gate's arguments rather than keeping the matrix's intermediates per repetition.
+    arguments are (batch,) tensors is built per sample in a single batched op. Modes stay
+    separate vectors until the first two-mode gate, so latent displacements of the vacuum cost
+    one coherent-state vector each. When the program repeats a block of gates (the layers of a
+    circuit), the first copy is traced as usual and the later copies run as one loop over their
+    stacked arguments, so the graph, and its compile time, does not grow with depth. The backward
+    pass rebuilds each gate matrix from the gate's arguments rather than keeping the matrix's
+    intermediates per repetition.
 
     Args:
         cutoff: Fock levels kept per mode.
@@ -153,25 +154,28 @@ class FockEngine(Engine):
 
     def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
         gates, (start, period, repetitions) = self._parse(program)
+        looped = repetitions - 1 if repetitions >= 2 else 0
+        unrolled = gates[: len(gates) - looped * period]
         modes = program.num_subsystems
         # per-mode vectors while the state is a product; None stands for the vacuum
         vectors: list = [None] * modes
         state = None  # (batch,) + (cutoff,) * modes once modes are entangled
-        for gate in gates[:start]:
+        for gate in unrolled:
             values = [self._value(parameter, arguments) for parameter in gate.parameters]
             state = self._apply(gate, values, state, vectors, batch_size, modes)
         if state is None:
             state = self._product_state(vectors, batch_size)
-        if not repetitions:
+        if not looped:
             return state
 
         template = gates[start : start + period]
+        first = len(unrolled)
         stacked = [
             [
                 self._stacked(
                     [
-                        gates[start + repetition * period + position].parameters[index]
-                        for repetition in range(repetitions)
+                        gates[first + repetition * period + position].parameters[index]
+                        for repetition in range(looped)
                     ],
                     arguments,
                     batch_size,
@@ -186,7 +190,7 @@ class FockEngine(Engine):
                 state = self._apply(gate, gate_values, state, None, batch_size, modes)
             return state
 
-        # one traced copy of the repeated block, run once per repetition
+        # one traced copy of the repeated block, run once per later repetition
         return tf.foldl(repeat, stacked, initializer=state)
 
     def _stacked(self, parameters: list, arguments: dict, batch_size) -> tf.Tensor:
