@@ -85,8 +85,12 @@ class CoordinateGenerator(keras.layers.Layer):
         if not self.supports_graph:
             return self.sample_outcomes
         if self._compiled_forward is None:
+            # traced as written (no AutoGraph): the sampler branches only on Python values, and
+            # converting the engine's code took longer than tracing it
             self._compiled_forward = tf.function(
-                self.sample_outcomes, jit_compile=self.jit_compile, reduce_retracing=True
+                tf.autograph.experimental.do_not_convert(self.sample_outcomes),
+                jit_compile=self.jit_compile,
+                reduce_retracing=True,
             )
         return self._compiled_forward
 
