@@ -229,3 +229,25 @@ def test_a_repeated_block_mixing_fixed_and_per_sample_arguments_is_looped_exactl
     reference = StrawberryFieldsEngine(6).run(program, arguments, BATCH)
     np.testing.assert_allclose(fock.x_means.numpy(), reference.x_means.numpy(), atol=tol)
     np.testing.assert_allclose(fock.trace.numpy(), reference.trace.numpy(), atol=tol)
+
+
+@pytest.mark.slow
+def test_the_compiled_program_holds_one_layer_whatever_the_depth():
+    def compiled_instructions(layers):
+        circuit = build_circuit(2, layers)
+        arguments = random_arguments(circuit, np.random.default_rng(0))
+        engine, weights = FockEngine(4), tf.ones((BATCH, 2))
+
+        def forward_backward():
+            with tf.GradientTape() as tape:
+                value, _ = objective(engine, circuit, arguments, weights)
+            return tape.gradient(value, list(arguments.values()))
+
+        step = tf.function(forward_backward, jit_compile=True, autograph=False)
+        hlo = step.experimental_get_compiler_ir()(stage="hlo")
+        return sum(" = " in line for line in hlo.splitlines())
+
+    two, eight = compiled_instructions(2), compiled_instructions(8)
+    # the later layers run as one loop over their stacked arguments: each extra layer adds only
+    # the slicing of its arguments (~70 instructions), where a traced copy would add thousands
+    assert two > 5000 and eight < 1.1 * two, (two, eight)
