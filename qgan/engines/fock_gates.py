@@ -222,6 +222,69 @@ def _beamsplitter_spectrum(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     )
 
 
+def _beamsplitter_entries(theta: tf.Tensor, cutoff: int) -> tf.Tensor:
+    """The entries of B(θ, 0) that can be non-zero, then one zero: shape theta.shape + (E + 1,)."""
+    frequencies, _, cosine_parts, sine_parts = _beamsplitter_spectrum(cutoff)
+    angles = theta[..., None] * tf.constant(frequencies, theta.dtype)
+    filled = tf.tensordot(tf.cos(angles), tf.constant(cosine_parts, theta.dtype), axes=1)
+    filled += tf.tensordot(tf.sin(angles), tf.constant(sine_parts, theta.dtype), axes=1)
+    return tf.concat([filled, tf.zeros_like(filled[..., :1])], axis=-1)
+
+
+@functools.cache
+def block_layout(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the two-mode states sit when grouped by total photon number N.
+
+    Block N holds the states |n1, N − n1⟩ the cutoff keeps, in order of n1 from its lowest value
+    max(0, N − cutoff + 1); each block is padded to `cutoff` slots.
+
+    Returns:
+        into_blocks (2·cutoff − 1, cutoff): the flat index n1·cutoff + n2 of each slot, or
+        cutoff² (a zero appended to the flat state) for a padding slot; out_of_blocks (cutoff²,):
+        the slot N·cutoff + t of each flat state; entry_positions (2·cutoff − 1, cutoff, cutoff):
+        for [N, s, t], the index of ⟨slot s|B|slot t⟩ among _beamsplitter_spectrum's entries, or E
+        (its appended zero) where either slot is padding.
+    """
+    blocks = 2 * cutoff - 1
+    _, positions, cosine_parts, _ = _beamsplitter_spectrum(cutoff)
+    zero_entry = cosine_parts.shape[1]
+    into_blocks = np.full((blocks, cutoff), cutoff * cutoff)
+    out_of_blocks = np.zeros(cutoff * cutoff, np.int32)
+    for total in range(blocks):
+        lowest = max(0, total - cutoff + 1)
+        for slot, first in enumerate(range(lowest, min(total, cutoff - 1) + 1)):
+            flat = first * cutoff + (total - first)
+            into_blocks[total, slot] = flat
+            out_of_blocks[flat] = total * cutoff + slot
+    padding = into_blocks == cutoff * cutoff
+    rows, columns = into_blocks[:, :, None], into_blocks[:, None, :]
+    entry_positions = positions[np.minimum(rows * cutoff * cutoff + columns, cutoff**4 - 1)]
+    entry_positions[padding[:, :, None] | padding[:, None, :]] = zero_entry
+    return into_blocks.astype(np.int32), out_of_blocks, entry_positions.astype(np.int32)
+
+
+def beamsplitter_blocks(theta, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
+    """B(θ, φ) by photon-number blocks: [..., N, s, t] = ⟨slot s of N|B(θ, φ)|slot t of N⟩ (see block_layout).
+
+    B conserves the total photon number, so these 2·cutoff − 1 blocks of at most cutoff × cutoff
+    entries are all of its matrix (padding slots hold zeros). On slots s, t of block N the first
+    mode holds lowest(N) + s and lowest(N) + t photons, so the phase e^{iφ(n1 − m1)} is e^{iφ(t − s)}.
+
+    Returns:
+        Tensor of shape broadcast(theta, phi).shape + (2·cutoff − 1, cutoff, cutoff).
+    """
+    real = _real_dtype(dtype)
+    _, _, entry_positions = block_layout(cutoff)
+    theta, phi = _as_real(theta, dtype), _as_real(phi, dtype)
+    blocks = tf.cast(
+        tf.gather(_beamsplitter_entries(theta, cutoff), tf.constant(entry_positions), axis=-1), dtype
+    )
+    slots = tf.constant(np.arange(cutoff), real)
+    phase_angle = phi[..., None, None] * (slots[None, :] - slots[:, None])
+    phase = tf.complex(tf.cos(phase_angle), tf.sin(phase_angle))
+    return blocks * phase[..., None, :, :]
+
+
 def beamsplitter_matrix(theta, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
     """Matrix ⟨m1 m2|B(θ, φ)|n1 n2⟩ of B(θ, φ) = exp(θ(e^{iφ} a b† − e^{−iφ} a† b)), all < cutoff.
 
@@ -233,14 +296,9 @@ def beamsplitter_matrix(theta, phi, cutoff: int, dtype: tf.DType = tf.complex64)
         [..., m1, m2, n1, n2].
     """
     real = _real_dtype(dtype)
-    frequencies, positions, cosine_parts, sine_parts = _beamsplitter_spectrum(cutoff)
+    _, positions, _, _ = _beamsplitter_spectrum(cutoff)
     theta, phi = _as_real(theta, dtype), _as_real(phi, dtype)
-    angles = theta[..., None] * tf.constant(frequencies, real)
-    filled = tf.tensordot(tf.cos(angles), tf.constant(cosine_parts, real), axes=1)
-    filled += tf.tensordot(tf.sin(angles), tf.constant(sine_parts, real), axes=1)
-    # entries outside the photon-number blocks read the appended zero
-    padded = tf.concat([filled, tf.zeros_like(filled[..., :1])], axis=-1)
-    flat = tf.gather(padded, tf.constant(positions), axis=-1)
+    flat = tf.gather(_beamsplitter_entries(theta, cutoff), tf.constant(positions), axis=-1)
     shape = tf.concat([tf.shape(flat)[:-1], [cutoff] * 4], axis=0)
     matrix = tf.cast(tf.reshape(flat, shape), dtype)
     levels = tf.constant(np.arange(cutoff), real)
