@@ -105,11 +105,9 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
 
     # as Keras' fit compiles train_step: without AutoGraph, whose source conversion only adds time
     if mode == "fock-graph":
-        forward_backward = tf.function(tf.autograph.experimental.do_not_convert(forward_backward))
+        forward_backward = tf.function(forward_backward, autograph=False)
     elif mode == "fock-xla":
-        forward_backward = tf.function(
-            tf.autograph.experimental.do_not_convert(forward_backward), jit_compile=True
-        )
+        forward_backward = tf.function(forward_backward, autograph=False, jit_compile=True)
     eager = mode in ("sf", "fock-eager")
     pass_repeats = repeats.sf_pass if mode == "sf" else repeats.eager_pass if eager else repeats.compiled_pass
     pass_first, pass_median = median_seconds(
@@ -118,9 +116,7 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
     real = tf.constant(rng.normal(0, 1, (n_critic * setting.batch, 2)), tf.float32)
     train_step = gan.train_step
     if not eager:
-        train_step = tf.function(
-            tf.autograph.experimental.do_not_convert(train_step), jit_compile=mode == "fock-xla"
-        )
+        train_step = tf.function(train_step, autograph=False, jit_compile=mode == "fock-xla")
     iteration_repeats = (
         repeats.sf_iteration
         if mode == "sf"

@@ -131,7 +131,7 @@ def fit_sector_map(
         optimizer.apply(tape.gradient(loss, generator.trainable_variables), generator.trainable_variables)
         return loss
 
-    compiled = tf.function(tf.autograph.experimental.do_not_convert(step), jit_compile=jit_compile)
+    compiled = tf.function(step, autograph=False, jit_compile=jit_compile)
     started = time.time()
     loss = tf.constant(float("nan"))
     for index in range(steps):

@@ -88,9 +88,7 @@ class CoordinateGenerator(keras.layers.Layer):
             # traced as written (no AutoGraph): the sampler branches only on Python values, and
             # converting the engine's code took longer than tracing it
             self._compiled_forward = tf.function(
-                tf.autograph.experimental.do_not_convert(self.sample_outcomes),
-                jit_compile=self.jit_compile,
-                reduce_retracing=True,
+                self.sample_outcomes, autograph=False, jit_compile=self.jit_compile, reduce_retracing=True
             )
         return self._compiled_forward
 
