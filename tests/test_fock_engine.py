@@ -251,3 +251,33 @@ def test_the_compiled_program_holds_one_layer_whatever_the_depth():
     # the later layers run as one loop over their stacked arguments: each extra layer adds only
     # the slicing of its arguments (~70 instructions), where a traced copy would add thousands
     assert two > 5000 and eight < 1.1 * two, (two, eight)
+
+
+def test_beamsplitters_on_reversed_and_distant_modes_agree_with_sf(tol):
+    # applied by photon-number blocks, the gate's axes are moved last and back: any mode order
+    program = sf.Program(3)
+    theta, phi, shift = program.params("theta", "phi", "shift")
+    with program.context as q:
+        ops.Dgate(shift) | q[0]
+        ops.Dgate(0.4, 0.3) | q[1]
+        ops.Sgate(0.2) | q[2]
+        ops.BSgate(theta, 0.5) | (q[2], q[0])
+        ops.BSgate(0.8, phi) | (q[1], q[0])
+        ops.BSgate(-0.6, 0.2) | (q[2], q[1])
+    arguments = {
+        "theta": tf.Variable(0.7),
+        "phi": tf.Variable(-0.4),
+        "shift": tf.Variable([0.5, -0.3, 0.1]),  # per sample
+    }
+    weights = tf.constant([0.3, -1.1, 0.7])
+    results = []
+    for engine in (FockEngine(7), StrawberryFieldsEngine(7)):
+        with tf.GradientTape() as tape:
+            output = engine.run(program, arguments, 3)
+            value = tf.reduce_sum(output.x_means * weights) + tf.reduce_sum(output.trace)
+        gradients = tape.gradient(value, list(arguments.values()))
+        results.append((output, np.concatenate([np.ravel(gradient.numpy()) for gradient in gradients])))
+    (fock_output, fock_gradients), (sf_output, sf_gradients) = results
+    np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
+    np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), rtol=0, atol=tol)
+    np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=1e-6)

@@ -39,6 +39,26 @@ def test_beamsplitter_equals_thewalrus(theta, phi, cutoff):
     np.testing.assert_allclose(matrix, expected, atol=DOUBLE_TOL)
 
 
+@pytest.mark.parametrize("cutoff", [2, 5, 9])
+@pytest.mark.parametrize("theta, phi", [(0.7, 0.4), (2.5, 3.0)])
+def test_beamsplitter_blocks_are_thewalrus_by_total_photon_number(theta, phi, cutoff):
+    blocks = fock_gates.beamsplitter_blocks(theta, phi, cutoff, tf.complex128).numpy()
+    expected = fock_gradients.beamsplitter(theta, phi, cutoff, np.complex128)
+    assert blocks.shape == (2 * cutoff - 1, cutoff, cutoff)
+    rebuilt = np.zeros_like(expected)
+    for total in range(2 * cutoff - 1):
+        lowest = max(0, total - cutoff + 1)
+        kept = min(total, cutoff - 1) - lowest + 1
+        np.testing.assert_array_equal(blocks[total, kept:], 0.0)  # padding slots
+        np.testing.assert_array_equal(blocks[total, :, kept:], 0.0)
+        for out_slot in range(kept):
+            for in_slot in range(kept):
+                first_out, first_in = lowest + out_slot, lowest + in_slot
+                entry = blocks[total, out_slot, in_slot]
+                rebuilt[first_out, total - first_out, first_in, total - first_in] = entry
+    np.testing.assert_allclose(rebuilt, expected, atol=DOUBLE_TOL)  # and nothing outside the blocks
+
+
 def test_matrices_equal_the_exponential_of_their_generators():
     """Against scipy's expm of the generator in a space far larger than the cutoff."""
     big, cutoff = 60, 8

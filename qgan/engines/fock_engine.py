@@ -105,7 +105,9 @@ class FockEngine(Engine):
     fock_gates; a gate whose arguments are scalars is built once for the batch, one whose
     arguments are (batch,) tensors is built per sample in a single batched op. Modes stay
     separate vectors until the first two-mode gate, so latent displacements of the vacuum cost
-    one coherent-state vector each. When the program repeats a block of gates (the layers of a
+    one coherent-state vector each. A beamsplitter conserves the total photon number of its two
+    modes, so it is applied block by block (2·cutoff − 1 blocks of at most cutoff² entries against
+    cutoff⁴ for its dense matrix). When the program repeats a block of gates (the layers of a
     circuit), the first copy is traced as usual and the later copies run as one loop over their
     stacked arguments, so the graph, and its compile time, does not grow with depth. The backward
     pass rebuilds each gate matrix from the gate's arguments rather than keeping the matrix's
@@ -206,8 +208,8 @@ class FockEngine(Engine):
         if gate.kind == "BSgate":
             if state is None:
                 state = self._product_state(vectors, batch_size)
-            matrix = _recomputed(fock_gates.beamsplitter_matrix, values, cutoff, self.dtype)
-            return _apply_two_mode(state, matrix, gate.modes, modes)
+            blocks = _recomputed(fock_gates.beamsplitter_blocks, values, cutoff, self.dtype)
+            return _apply_beamsplitter(state, blocks, gate.modes, modes)
         (mode,) = gate.modes
         if gate.kind in ("Rgate", "Kgate"):
             power = 1 if gate.kind == "Rgate" else 2
@@ -291,13 +293,57 @@ def _apply_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: in
     return tf.einsum(f"{batch}y{letters[mode]},z{letters}->z{output}", matrix, state)
 
 
-def _apply_two_mode(state: tf.Tensor, matrix: tf.Tensor, gate_modes: tuple, modes: int) -> tf.Tensor:
-    first, second = gate_modes
-    letters = string.ascii_lowercase[:modes]
-    output = letters.replace(letters[first], "w").replace(letters[second], "x")
-    batch = "z" if matrix.shape.rank == 5 else ""
-    subscripts = f"{batch}wx{letters[first]}{letters[second]},z{letters}->z{output}"
-    return tf.einsum(subscripts, matrix, state)
+def _apply_beamsplitter(state: tf.Tensor, blocks: tf.Tensor, gate_modes: tuple, modes: int) -> tf.Tensor:
+    """Applies a beamsplitter, given by its photon-number blocks (beamsplitter_blocks), to two modes.
+
+    The gate's two axes are moved last and flattened, their amplitudes gathered into blocks of
+    equal total photon number, each block multiplied by its matrix, and the result gathered back.
+    """
+    cutoff = state.shape[-1]
+    others = [mode for mode in range(modes) if mode not in gate_modes]
+    order = [0] + [mode + 1 for mode in others] + [gate_modes[0] + 1, gate_modes[1] + 1]
+    moved = tf.transpose(state, order)
+    flat = tf.reshape(moved, (-1, cutoff ** (modes - 2), cutoff * cutoff))
+    grouped = _into_blocks(flat)
+    batch = "z" if blocks.shape.rank == 4 else ""
+    mixed = tf.einsum(f"{batch}Nst,zrNt->zrNs", blocks, grouped)
+    restored = tf.reshape(_out_of_blocks(mixed), tf.shape(moved))
+    return tf.transpose(restored, np.argsort(order))
+
+
+# The two regroupings are permutations (with zero padding), so each one's gradient is the other's
+# gather rather than the scatter TensorFlow would derive.
+
+
+@tf.custom_gradient
+def _into_blocks(flat: tf.Tensor):
+    """(..., cutoff²) amplitudes → (..., 2·cutoff − 1, cutoff) blocks of equal total photon number."""
+    cutoff = round(flat.shape[-1] ** 0.5)
+    into_blocks, out_of_blocks, _ = fock_gates.block_layout(cutoff)
+
+    def gradient(upstream):
+        return tf.gather(_flattened_blocks(upstream), tf.constant(out_of_blocks), axis=-1)
+
+    padded = tf.concat([flat, tf.zeros_like(flat[..., :1])], axis=-1)
+    return tf.gather(padded, tf.constant(into_blocks), axis=-1), gradient
+
+
+@tf.custom_gradient
+def _out_of_blocks(grouped: tf.Tensor):
+    """The inverse of _into_blocks: (..., 2·cutoff − 1, cutoff) → (..., cutoff²)."""
+    cutoff = grouped.shape[-1]
+    into_blocks, out_of_blocks, _ = fock_gates.block_layout(cutoff)
+
+    def gradient(upstream):
+        padded = tf.concat([upstream, tf.zeros_like(upstream[..., :1])], axis=-1)
+        return tf.gather(padded, tf.constant(into_blocks), axis=-1)
+
+    return tf.gather(_flattened_blocks(grouped), tf.constant(out_of_blocks), axis=-1), gradient
+
+
+def _flattened_blocks(grouped: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(grouped)
+    return tf.reshape(grouped, tf.concat([shape[:-2], [shape[-2] * shape[-1]]], axis=0))
 
 
 def _trace(state: tf.Tensor) -> tf.Tensor:
