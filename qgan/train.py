@@ -20,7 +20,14 @@ from qgan.builders import (
     real_dataset,
     restore_checkpoint,
 )
-from qgan.callbacks import Interruption, SampleImages, TrainingLoop, evaluate, metric_variables
+from qgan.callbacks import (
+    EpochTensorBoard,
+    Interruption,
+    SampleImages,
+    TrainingLoop,
+    evaluate,
+    metric_variables,
+)
 from qgan.config import ConfigError, TrainConfig
 from qgan.coverage import CoverageReport
 from qgan.files import write_atomic
@@ -176,7 +183,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
         ]
         if config.tensorboard:
             log_dir = os.path.join(run_dir, TENSORBOARD_FOLDER)
-            run_callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+            run_callbacks.append(EpochTensorBoard(log_dir, write_graph=False))
             run_callbacks.append(SampleImages(log_dir, loop, config, target))
         # an epoch is one evaluation interval; a run resumed between two evaluations first
         # finishes the interrupted epoch, so its epochs line up with those of an uninterrupted run

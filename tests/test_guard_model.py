@@ -175,3 +175,38 @@ def test_guard_works_inside_an_xla_compiled_fit():
     assert guard.skipped_steps == 2
     assert all(np.all(np.isfinite(weight)) for weight in model.get_weights())
     assert tf.reduce_all(tf.math.is_finite(model(x[:8]))).numpy()
+
+
+class BatchLogs(keras.callbacks.Callback):
+    """Keeps every batch's logs as the callbacks after the monitor see them."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.rows.append(dict(logs))
+
+
+def test_monitor_reports_every_batch_and_logs_an_event_after_many_quiet_batches(caplog):
+    x, y = regression_data(size=96)  # 12 batches of 8
+    x[8] = np.nan  # batch 1: a NaN loss
+    x[88, 2] = 1e4  # batch 11: finite, but the kernel's gradient far above the threshold
+    guard = GradientGuard(large_grad_threshold=1e3, clip_value=None, name="g")
+    model = dense_model(guard)
+    batches = BatchLogs()
+    with caplog.at_level("WARNING", logger="qgan.guard"):
+        model.fit(
+            x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[GuardMonitor([guard]), batches]
+        )
+    assert [row["g_skipped_steps"] for row in batches.rows] == [0] + [1] * 11
+    assert [row["g_nonfinite_loss_steps"] for row in batches.rows] == [0] + [1] * 11
+    assert [row["g_large_grads"] for row in batches.rows] == [0] * 11 + [1]
+    assert [row["g_nonfinite_grads"] for row in batches.rows] == [0] + [2] * 11
+    # each event is logged once, the large gradients after nine batches that changed no counter
+    assert [record.getMessage() for record in caplog.records] == [
+        "g: non-finite loss; such steps update nothing",
+        "g: gradient of 'dense/kernel' held NaN/Inf; that variable is left untouched in such steps",
+        "g: gradient of 'dense/bias' held NaN/Inf; that variable is left untouched in such steps",
+        "g: gradient of 'dense/kernel' had a norm above 1000.0",
+    ]

@@ -10,7 +10,9 @@ class GuardMonitor(keras.callbacks.Callback):
 
     After every batch it raises a nonfinite="raise" guard's NonFiniteError (a compiled step
     only records it), logs the guards' new events by variable name and, when a guard with
-    recovery="stop" asks for it, sets `model.stop_training`. It adds each guard's counters to
+    recovery="stop" asks for it, sets `model.stop_training`. A batch that changed none of a
+    guard's counters (every healthy step) costs three variable reads per guard: events and stop
+    requests are looked for only when a counter moved. It adds each guard's counters to
     the batch and epoch logs as `{guard}_{counter}`, and with health=True each variable's record
     as `{guard}/{variable}/{none|nonfinite|large|last_norm}`, so they reach CSVLogger and
     TensorBoard placed after it in the callback list.
@@ -25,8 +27,10 @@ class GuardMonitor(keras.callbacks.Callback):
         self.guards = list(guards)
         self.health = health
         self.stopped_by = None
+        self._seen_totals = {}
 
     def on_train_begin(self, logs=None):
+        self._seen_totals = {}
         for guard in self.guards:
             guard.monitored = True
 
@@ -37,18 +41,24 @@ class GuardMonitor(keras.callbacks.Callback):
     def _add_counters(self, logs) -> None:
         for guard in self.guards:
             if guard.built:
-                for name, value in guard.totals().items():
-                    logs[f"{guard.name}_{name}"] = int(value)
+                for name, value in guard.host_totals().items():
+                    logs[f"{guard.name}_{name}"] = value
 
     def on_train_batch_end(self, batch, logs=None):
         for guard in self.guards:
+            if not guard.built:
+                continue
             guard.raise_if_nonfinite()
-            guard.log_events()
-            if guard.built and guard.stop_requested and self.stopped_by is None:
-                self.stopped_by = guard.name
-                self.model.stop_training = True
-        if logs is not None:
-            self._add_counters(logs)
+            totals = guard.host_totals()
+            # events, rollbacks and stop requests all move a counter
+            if totals != self._seen_totals.get(id(guard)):
+                self._seen_totals[id(guard)] = totals
+                guard.log_events()
+                if guard.stop_requested and self.stopped_by is None:
+                    self.stopped_by = guard.name
+                    self.model.stop_training = True
+            if logs is not None:
+                logs.update({f"{guard.name}_{name}": value for name, value in totals.items()})
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

@@ -84,17 +84,14 @@ class GuardReports:
             skipped_steps, nonfinite_loss_steps, nonfinite_grads, none_grads and large_grads
             (summed over variables), consecutive_bad and recoveries.
         """
-        counters = tf.convert_to_tensor(self._counters)
-        variable_totals = tf.reduce_sum(self._variable_counts, axis=1)
-        return {
-            "skipped_steps": counters[SKIPPED],
-            "nonfinite_loss_steps": counters[NONFINITE_LOSS],
-            "nonfinite_grads": variable_totals[1],
-            "none_grads": variable_totals[0],
-            "large_grads": variable_totals[2],
-            "consecutive_bad": counters[CONSECUTIVE_BAD],
-            "recoveries": counters[RECOVERIES_COUNT],
-        }
+        return _named_totals(
+            tf.convert_to_tensor(self._counters), tf.reduce_sum(self._variable_counts, axis=1)
+        )
+
+    def host_totals(self) -> dict:
+        """The counters of `totals` as Python ints, read from two variables (cheap after every step)."""
+        totals = _named_totals(self._counters.numpy(), self._variable_counts.numpy().sum(axis=1))
+        return {name: int(value) for name, value in totals.items()}
 
     def health(self) -> dict[str, dict]:
         """Per variable name: how often its gradient was None, non-finite, large, and its last norm."""
@@ -187,3 +184,16 @@ class GuardReports:
                 )
             else:
                 logger.warning("%s", self._stop_message())
+
+
+def _named_totals(counters, variable_totals) -> dict:
+    """The reported counters by name, from the counter vector and the per-kind sums over variables."""
+    return {
+        "skipped_steps": counters[SKIPPED],
+        "nonfinite_loss_steps": counters[NONFINITE_LOSS],
+        "nonfinite_grads": variable_totals[1],
+        "none_grads": variable_totals[0],
+        "large_grads": variable_totals[2],
+        "consecutive_bad": counters[CONSECUTIVE_BAD],
+        "recoveries": counters[RECOVERIES_COUNT],
+    }
