@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from qgan.callbacks import EpochTensorBoard
 
 
-def fit_with(callback, epochs=2):
+def fit_with(callback, monkeypatch, epochs=2):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 3)).astype(np.float32)
     y = x.sum(axis=1, keepdims=True)
@@ -30,8 +30,8 @@ def logged(log_dir):
     return {tag: len(accumulator.Tensors(tag)) for tag in accumulator.Tags()["tensors"]}
 
 
-def test_per_epoch_writing_makes_no_per_batch_calls_and_writes_each_epoch(tmp_path):
-    calls = fit_with(EpochTensorBoard(tmp_path, write_graph=False))
+def test_per_epoch_writing_makes_no_per_batch_calls_and_writes_each_epoch(tmp_path, monkeypatch):
+    calls = fit_with(EpochTensorBoard(tmp_path, write_graph=False), monkeypatch)
     # Keras' own callback calls scalar for each of 4 batches × 2 epochs; this one only per epoch
     assert calls == ["epoch_loss", "epoch_learning_rate"] * 2
     assert logged(tmp_path) == {"epoch_loss": 2, "epoch_learning_rate": 2}
@@ -40,8 +40,8 @@ def test_per_epoch_writing_makes_no_per_batch_calls_and_writes_each_epoch(tmp_pa
 @pytest.mark.parametrize(
     "options", [{"update_freq": 2}, {"update_freq": "epoch", "write_steps_per_second": True}]
 )
-def test_batch_level_options_still_write_per_batch(tmp_path, options):
-    calls = fit_with(EpochTensorBoard(tmp_path, write_graph=False, **options))
+def test_batch_level_options_still_write_per_batch(tmp_path, monkeypatch, options):
+    calls = fit_with(EpochTensorBoard(tmp_path, write_graph=False, **options), monkeypatch)
     per_batch = [name for name in calls if not name.startswith("epoch_")]
     # Keras' per-batch method: one call per log each batch (and the step rate when asked for)
     assert len(per_batch) == (16 if "write_steps_per_second" in options else 8)
