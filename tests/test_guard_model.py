@@ -203,7 +203,7 @@ def test_monitor_reports_every_batch_and_logs_an_event_after_many_quiet_batches(
     assert [row["g_nonfinite_loss_steps"] for row in batches.rows] == [0] + [1] * 11
     assert [row["g_large_grads"] for row in batches.rows] == [0] * 11 + [1]
     assert [row["g_nonfinite_grads"] for row in batches.rows] == [0] + [2] * 11
-    # each event is logged once, the large gradients after nine batches that changed no counter
+    # each event is logged once, the large gradient after nine batches that changed no counter
     assert [record.getMessage() for record in caplog.records] == [
         "g: non-finite loss; such steps update nothing",
         "g: gradient of 'dense/kernel' held NaN/Inf; that variable is left untouched in such steps",

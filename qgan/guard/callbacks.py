@@ -38,11 +38,9 @@ class GuardMonitor(keras.callbacks.Callback):
         for guard in self.guards:
             guard.monitored = False
 
-    def _add_counters(self, logs) -> None:
-        for guard in self.guards:
-            if guard.built:
-                for name, value in guard.host_totals().items():
-                    logs[f"{guard.name}_{name}"] = value
+    @staticmethod
+    def _add_counters(logs, guard, totals: dict) -> None:
+        logs.update({f"{guard.name}_{name}": value for name, value in totals.items()})
 
     def on_train_batch_end(self, batch, logs=None):
         for guard in self.guards:
@@ -58,12 +56,14 @@ class GuardMonitor(keras.callbacks.Callback):
                     self.stopped_by = guard.name
                     self.model.stop_training = True
             if logs is not None:
-                logs.update({f"{guard.name}_{name}": value for name, value in totals.items()})
+                self._add_counters(logs, guard, totals)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        self._add_counters(logs)
+        for guard in self.guards:
+            if guard.built:
+                self._add_counters(logs, guard, guard.host_totals())
         if self.health:
             for guard in self.guards:
                 if guard.built:
