@@ -127,12 +127,19 @@ def decaying_rates(gan: CoordinateGAN, config: TrainConfig) -> list:
     return rates
 
 
-def make_checkpoint(gan: CoordinateGAN, step: tf.Variable, running_means: bool = True) -> tf.train.Checkpoint:
+#: the guard state that picks the branch of the next healthy step (GradientGuard.state_variables)
+BRANCH_BUDGET = "steps_to_snapshot"
+
+
+def make_checkpoint(
+    gan: CoordinateGAN, step: tf.Variable, running_means: bool = True, branch_budgets: bool = True
+) -> tf.train.Checkpoint:
     """The whole training state: both players' weights and optimizers, guards, noise RNG, step.
 
     With running_means it also holds the metric means since the last evaluation, so a run resumed
-    between two evaluations writes the rows of an uninterrupted one (checkpoints written before
-    they were saved are restored without them).
+    between two evaluations writes the rows of an uninterrupted one. With branch_budgets it holds
+    which branch each guard's next healthy step takes, so a resumed run rounds as the
+    uninterrupted one did. Checkpoints written before either was saved are restored without it.
     """
     means = {
         f"{name}_{index}": variable.value
@@ -143,6 +150,7 @@ def make_checkpoint(gan: CoordinateGAN, step: tf.Variable, running_means: bool =
         f"{prefix}_{name}": variable
         for prefix, guard in (("critic_guard", gan.critic_guard), ("generator_guard", gan.generator_guard))
         for name, variable in guard.state_variables().items()
+        if branch_budgets or name != BRANCH_BUDGET
     }
     return tf.train.Checkpoint(
         generator=gan.generator,
@@ -164,7 +172,9 @@ def restore_checkpoint(gan: CoordinateGAN, step: tf.Variable, path: str) -> None
     """
     saved = [name for name, _ in tf.train.list_variables(path)]
     with_means = any(name.startswith("running_means/") for name in saved)
-    make_checkpoint(gan, step, running_means=with_means).restore(path).assert_existing_objects_matched()
+    with_budgets = any(name.split("/")[0].endswith(BRANCH_BUDGET) for name in saved)
+    checkpoint = make_checkpoint(gan, step, running_means=with_means, branch_budgets=with_budgets)
+    checkpoint.restore(path).assert_existing_objects_matched()
 
 
 def generator_description(config: TrainConfig, generator) -> str:

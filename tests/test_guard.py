@@ -312,7 +312,7 @@ def test_without_rollback_healthy_steps_after_a_bad_one_count_and_apply_exactly(
             assert (guard.steps, guard.skipped_steps, guard.consecutive_bad) == (4, 1, 1)
     np.testing.assert_array_equal(a.numpy(), [1.0 - 1.0 - 2.0 - 4.0 - 16.0 - 32.0, 2.0])
     assert (guard.steps, guard.skipped_steps, guard.consecutive_bad, guard.recoveries) == (6, 1, 0, 0)
-    no_snapshot = {"counters", "variable_counts", "last_squared_norms", "stop_requested"}
+    no_snapshot = {"counters", "variable_counts", "last_squared_norms", "stop_requested", "steps_to_snapshot"}
     assert guard.state_variables().keys() == no_snapshot
 
 

@@ -343,7 +343,9 @@ class CrashAfter(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_resume_between_evaluations_is_exact_under_xla_with_a_decaying_schedule(tmp_path):
     # checkpoints every 3 steps, evaluations every 4: the running means of steps 1-3 live in the
-    # checkpoint at step 3, so the resumed run's row at step 4 averages steps 1-4 as the whole run's
+    # checkpoint at step 3, so the resumed run's row at step 4 averages steps 1-4 as the whole run's.
+    # Exact to the bit: the same compiled step on the same restored state, the guards' branches
+    # included (their fast and general branches round differently)
     config = dict(TINY, jit_compile=True, n_critic=1, steps=8, eval_every=4, checkpoint_every=3)
     config.update(lr_schedule="cosine", lr_schedule_players="both")
     whole = train(TrainConfig(results_dir=str(tmp_path), run_name="whole", **config), log=lambda line: None)
@@ -356,7 +358,7 @@ def test_resume_between_evaluations_is_exact_under_xla_with_a_decaying_schedule(
     assert [row["step"] for row in resumed.metrics] == [row["step"] for row in whole.metrics] == [4, 8]
     for resumed_row, whole_row in zip(resumed.metrics, whole.metrics):
         for key, value in whole_row.items():
-            if key != "elapsed_s" and value is not None:
-                assert resumed_row[key] == pytest.approx(value, rel=1e-5, abs=1e-7), (whole_row["step"], key)
+            if key != "elapsed_s":
+                assert resumed_row[key] == value, (whole_row["step"], key)
     for resumed_weight, whole_weight in zip(result_weights(resumed.run_dir), result_weights(whole.run_dir)):
-        np.testing.assert_allclose(resumed_weight, whole_weight, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(resumed_weight, whole_weight)

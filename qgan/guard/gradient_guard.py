@@ -72,7 +72,8 @@ class GradientGuard(GuardReports):
     All counters are tf.Variables and every branch is a tf.cond/tf.where, so the guard runs
     eagerly, under tf.function and under XLA. Each kind of event is logged once per variable.
     Which branch a step takes depends on whether it is healthy and on the budget b
-    (`_steps_to_snapshot`, kept between steps; not checkpointed, so a restored guard starts at -1):
+    (`_steps_to_snapshot`, kept between steps and checkpointed: the two branches round differently, so
+    a resumed run must take the branches the uninterrupted one took to repeat it exactly):
 
     | step    | b before               | branch   | what it does                        | b after            |
     |---------|------------------------|----------|-------------------------------------|--------------------|
@@ -178,8 +179,9 @@ class GradientGuard(GuardReports):
         self._last_squared_norms = tf.Variable(
             tf.fill((count,), float("nan")), trainable=False, name=f"{self.name}_last_squared_norms"
         )
-        # which branch a healthy step takes: -1 the general one (always safe, so this is not
-        # checkpointed); k ≥ 0 a short one, after k more healthy steps one that also takes a snapshot
+        # which branch a healthy step takes: -1 the general one (always safe: a guard restored from
+        # a checkpoint without it starts there); k ≥ 0 a short one, after k more healthy steps one
+        # that also takes a snapshot
         self._steps_to_snapshot = tf.Variable(
             tf.constant(-1, tf.int32), trainable=False, name=f"{self.name}_steps_to_snapshot"
         )
@@ -192,12 +194,13 @@ class GradientGuard(GuardReports):
         self.built = True
 
     def state_variables(self) -> dict:
-        """The guard's own state (counters, health, snapshot) by name, for tf.train.Checkpoint."""
+        """The guard's own state (counters, health, branch, snapshot) by name, for tf.train.Checkpoint."""
         state = {
             "counters": self._counters,
             "variable_counts": self._variable_counts,
             "last_squared_norms": self._last_squared_norms,
             "stop_requested": self._stop_requested,
+            "steps_to_snapshot": self._steps_to_snapshot,
         }
         if self._snapshot is not None:
             state.update({f"snapshot_{dtype}": copy for dtype, copy in self._snapshot.copies.items()})
