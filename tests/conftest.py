@@ -18,6 +18,15 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 import pytest  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """Runs the tests marked slow first (in file order), then the rest.
+
+    Under xdist's work stealing the long end-to-end runs then start early and the last minutes
+    are short tests on every worker, instead of one long run beside an idle worker.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def tol():
     """Absolute tolerance for float32 physics and optimisation results."""

@@ -108,6 +108,7 @@ def test_bad_input_is_a_one_line_error_with_status_2(argv, message, files, capsy
     assert not os.path.exists(os.path.join(files["results"], "r"))
 
 
+@pytest.mark.slow
 def test_script_errors_have_no_traceback(files):
     for argv in (["--g-lr", "-1"], ["--dataset", "file", "--data", files["three_columns.csv"]]):
         process = subprocess.run(
@@ -203,6 +204,7 @@ def test_a_saved_config_without_a_newer_flag_stands_for_the_behaviour_before_it(
     assert conflicting_settings(TrainConfig(**before).to_dict(), saved) == ["g_lr"]
 
 
+@pytest.mark.slow
 def test_a_run_folder_held_by_another_process_is_a_one_line_error(tmp_path):
     from qgan.run_folder import LOCK_FILE, prepare_run_dir
 
