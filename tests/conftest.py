@@ -1,4 +1,4 @@
-"""Shared fixtures: quiet TensorFlow, a fresh compile cache, fast XLA compiles, one numerical tolerance."""
+"""Shared test set-up: quiet TensorFlow, a fresh compile cache, fast XLA compiles, slow tests first."""
 
 import atexit
 import os
