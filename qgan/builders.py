@@ -11,6 +11,7 @@ from qgan.config import TrainConfig
 from qgan.critic import build_critic
 from qgan.gan import CoordinateGAN
 from qgan.generator import QuantumGenerator
+from qgan.guard import GradientGuard
 
 
 def make_target(config: TrainConfig) -> targets.Target:
@@ -127,10 +128,6 @@ def decaying_rates(gan: CoordinateGAN, config: TrainConfig) -> list:
     return rates
 
 
-#: the guard state that picks the branch of the next healthy step (GradientGuard.state_variables)
-BRANCH_BUDGET = "steps_to_snapshot"
-
-
 def make_checkpoint(
     gan: CoordinateGAN, step: tf.Variable, running_means: bool = True, branch_budgets: bool = True
 ) -> tf.train.Checkpoint:
@@ -139,7 +136,7 @@ def make_checkpoint(
     With running_means it also holds the metric means since the last evaluation, so a run resumed
     between two evaluations writes the rows of an uninterrupted one. With branch_budgets it holds
     which branch each guard's next healthy step takes, so a resumed run rounds as the
-    uninterrupted one did. Checkpoints written before either was saved are restored without it.
+    uninterrupted one did. A checkpoint written before either was saved is restored without it.
     """
     means = {
         f"{name}_{index}": variable.value
@@ -150,7 +147,7 @@ def make_checkpoint(
         f"{prefix}_{name}": variable
         for prefix, guard in (("critic_guard", gan.critic_guard), ("generator_guard", gan.generator_guard))
         for name, variable in guard.state_variables().items()
-        if branch_budgets or name != BRANCH_BUDGET
+        if branch_budgets or name != GradientGuard.BRANCH_BUDGET
     }
     return tf.train.Checkpoint(
         generator=gan.generator,
@@ -172,7 +169,7 @@ def restore_checkpoint(gan: CoordinateGAN, step: tf.Variable, path: str) -> None
     """
     saved = [name for name, _ in tf.train.list_variables(path)]
     with_means = any(name.startswith("running_means/") for name in saved)
-    with_budgets = any(name.split("/")[0].endswith(BRANCH_BUDGET) for name in saved)
+    with_budgets = any(name.split("/")[0].endswith(GradientGuard.BRANCH_BUDGET) for name in saved)
     checkpoint = make_checkpoint(gan, step, running_means=with_means, branch_budgets=with_budgets)
     checkpoint.restore(path).assert_existing_objects_matched()
 

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from qgan.builders import BRANCH_BUDGET, build_gan, make_checkpoint, restore_checkpoint
+from qgan.builders import build_gan, make_checkpoint, restore_checkpoint
 from qgan.config import TrainConfig
+from qgan.guard import GradientGuard
+
+BRANCH_BUDGET = GradientGuard.BRANCH_BUDGET
 
 CONFIG = TrainConfig(generator="classical", jit_compile=False)
 

@@ -94,6 +94,9 @@ class GradientGuard(GuardReports):
         name: prefix of counter names, log messages and metric names.
     """
 
+    #: the state_variables() key of the budget that picks the next healthy step's branch
+    BRANCH_BUDGET = "steps_to_snapshot"
+
     def __init__(
         self,
         nonfinite: str = "filter",
@@ -200,7 +203,7 @@ class GradientGuard(GuardReports):
             "variable_counts": self._variable_counts,
             "last_squared_norms": self._last_squared_norms,
             "stop_requested": self._stop_requested,
-            "steps_to_snapshot": self._steps_to_snapshot,
+            self.BRANCH_BUDGET: self._steps_to_snapshot,
         }
         if self._snapshot is not None:
             state.update({f"snapshot_{dtype}": copy for dtype, copy in self._snapshot.copies.items()})
