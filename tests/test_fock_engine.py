@@ -231,6 +231,37 @@ def test_a_repeated_block_mixing_fixed_and_per_sample_arguments_is_looped_exactl
     np.testing.assert_allclose(fock.trace.numpy(), reference.trace.numpy(), atol=tol)
 
 
+def test_displacements_of_real_and_complex_amplitude_in_a_repeated_block_agree_with_sf(tol):
+    """A displacement whose phase is 0 in every repetition runs as a real matrix; one that varies does not."""
+    program = sf.Program(2)
+    latent, phase = program.params("latent", "phase")
+    with program.context as q:
+        for real_phase, varying_phase in ((0.0, 0.0), (0.0, 0.0), (0.0, 0.6), (0.0, phase)):
+            ops.Dgate(latent, real_phase) | q[0]
+            ops.Dgate(-0.3, varying_phase) | q[1]
+            ops.BSgate(0.7, 0.2) | (q[0], q[1])
+    arguments = {
+        "latent": tf.Variable([0.1, -0.5, 0.9]),
+        "phase": tf.Variable(-1.1),
+    }
+    weights = tf.constant([[1.0, -2.0]] * BATCH)
+    fock_output, fock_gradients = value_and_gradients(FockEngine(7), _Named(program), arguments, weights)
+    sf_output, sf_gradients = value_and_gradients(
+        StrawberryFieldsEngine(7), _Named(program), arguments, weights
+    )
+    np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), atol=tol)
+    np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), atol=tol)
+    np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=1e-6)
+    assert np.abs(fock_gradients).min() > 1e-3  # every argument moves the output
+
+
+class _Named:
+    """The one attribute of a Circuit that value_and_gradients reads."""
+
+    def __init__(self, program):
+        self.program = program
+
+
 @pytest.mark.slow
 def test_the_compiled_program_holds_one_layer_whatever_the_depth():
     def compiled_instructions(layers):

@@ -73,6 +73,26 @@ def test_matrices_equal_the_exponential_of_their_generators():
     np.testing.assert_allclose(actual, expected, atol=DOUBLE_TOL)
 
 
+@pytest.mark.parametrize("cutoff", [2, 6, 11])
+@pytest.mark.parametrize("r", [0.0, 0.3, -0.9, 1.7])
+def test_real_displacement_matrix_is_the_real_displacement_of_thewalrus(r, cutoff):
+    matrix = fock_gates.real_displacement_matrix(r, cutoff, tf.float64)
+    assert matrix.dtype == tf.float64
+    np.testing.assert_allclose(
+        matrix.numpy(), fock_gradients.displacement(r, 0.0, cutoff, np.complex128).real, atol=DOUBLE_TOL
+    )
+
+
+def test_displacement_keeps_float64_accuracy_at_a_large_cutoff():
+    """Its alternating sums cancel most at large cutoffs and displacements: still about 1e-7 at cutoff 30."""
+    big, cutoff, r = 160, 30, -3.0
+    a = ladder(big)
+    expected = scipy.linalg.expm(r * (a.T - a))[:cutoff, :cutoff]
+    actual = fock_gates.real_displacement_matrix(r, cutoff, tf.float64).numpy()
+    np.testing.assert_allclose(actual, expected, atol=3e-7)
+    np.testing.assert_allclose(actual[:12, :12], expected[:12, :12], atol=DOUBLE_TOL)
+
+
 def test_coherent_state_closed_form():
     alpha = 0.8 * np.exp(0.6j)
     n = np.arange(9)
@@ -154,6 +174,11 @@ def test_batched_parameters_give_the_stack_of_single_matrices():
         batched = build(r, phi, 5, tf.complex128).numpy()
         single = np.stack([build(float(value), 0.3, 5, tf.complex128).numpy() for value in r.numpy()])
         np.testing.assert_allclose(batched, single, atol=DOUBLE_TOL, err_msg=build.__name__)
+    batched = fock_gates.real_displacement_matrix(r, 5, tf.float64).numpy()
+    single = np.stack(
+        [fock_gates.real_displacement_matrix(float(value), 5, tf.float64) for value in r.numpy()]
+    )
+    np.testing.assert_allclose(batched, single, atol=DOUBLE_TOL)
 
 
 def test_complex64_matrices_stay_close_to_complex128():

@@ -32,7 +32,7 @@ class UnsupportedOperationError(ValueError):
 class _Gate:
     kind: str
     modes: tuple[int, ...]
-    parameters: tuple  # each a FreeParameter name (str) or a float
+    parameters: tuple  # each a FreeParameter name (str) or a float (None: varies between repetitions)
 
 
 def parse_program(program: sf.Program) -> list[_Gate]:
@@ -170,21 +170,26 @@ class FockEngine(Engine):
         if not looped:
             return state
 
-        template = gates[start : start + period]
         first = len(unrolled)
-        stacked = [
+        # each position of the block with its parameters over the looped repetitions
+        repeated = [
             [
-                self._stacked(
-                    [
-                        gates[first + repetition * period + position].parameters[index]
-                        for repetition in range(looped)
-                    ],
-                    arguments,
-                    batch_size,
-                )
+                [
+                    gates[first + repetition * period + position].parameters[index]
+                    for repetition in range(looped)
+                ]
                 for index in range(len(gate.parameters))
             ]
-            for position, gate in enumerate(template)
+            for position, gate in enumerate(gates[start : start + period])
+        ]
+        # the block's gates, keeping a number only where every repetition has that same number
+        template = [
+            _Gate(gate.kind, gate.modes, tuple(_common_number(parameters) for parameters in by_index))
+            for gate, by_index in zip(gates[start : start + period], repeated)
+        ]
+        stacked = [
+            [self._stacked(parameters, arguments, batch_size) for parameters in by_index]
+            for by_index in repeated
         ]
 
         def repeat(state, values):
@@ -223,6 +228,12 @@ class FockEngine(Engine):
             if state is None and vectors[mode] is None:
                 vectors[mode] = fock_gates.coherent_state(values[0], values[1], cutoff, self.dtype)
                 return None
+            if gate.parameters[1] == 0.0:  # a real α: a real matrix, applied to both parts of the state
+                matrix = _recomputed(fock_gates.real_displacement_matrix, values[:1], cutoff, self.real_dtype)
+                if state is None:
+                    vectors[mode] = _matvec(tf.cast(matrix, self.dtype), vectors[mode])
+                    return None
+                return _apply_real_single_mode(state, matrix, mode, modes)
             matrix = _recomputed(fock_gates.displacement_matrix, values, cutoff, self.dtype)
         else:  # Sgate
             if state is None and vectors[mode] is None:
@@ -248,6 +259,14 @@ class FockEngine(Engine):
                 axes = letters[:mode]
                 state = tf.einsum(f"z{axes},z{letters[mode]}->z{axes}{letters[mode]}", state, vector)
         return state
+
+
+def _common_number(parameters: list):
+    """The number all of these gate parameters are, or None if they differ or are free parameters."""
+    first = parameters[0]
+    if isinstance(first, float) and all(parameter == first for parameter in parameters):
+        return first
+    return None
 
 
 def _recomputed(builder, values: list, *settings) -> tf.Tensor:
@@ -291,6 +310,17 @@ def _apply_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: in
     output = letters.replace(letters[mode], "y")
     batch = "z" if matrix.shape.rank == 3 else ""
     return tf.einsum(f"{batch}y{letters[mode]},z{letters}->z{output}", matrix, state)
+
+
+def _apply_real_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: int) -> tf.Tensor:
+    """A real single-mode matrix applied to the real and imaginary parts of the state (half the products)."""
+    letters = string.ascii_lowercase[:modes]
+    output = letters.replace(letters[mode], "y")
+    batch = "z" if matrix.shape.rank == 3 else ""
+    equation = f"{batch}y{letters[mode]},z{letters}->z{output}"
+    return tf.complex(
+        tf.einsum(equation, matrix, tf.math.real(state)), tf.einsum(equation, matrix, tf.math.imag(state))
+    )
 
 
 def _apply_beamsplitter(state: tf.Tensor, blocks: tf.Tensor, gate_modes: tuple, modes: int) -> tf.Tensor:

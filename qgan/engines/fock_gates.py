@@ -35,12 +35,27 @@ def _powers(base: tf.Tensor, count: int) -> tf.Tensor:
 
 
 @functools.cache
-def _displacement_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index of α^(m−k) at [m, k] (cutoff for "zero" when k > m), 1/i!, and √(m!) as float64."""
-    m, k = np.meshgrid(np.arange(cutoff), np.arange(cutoff), indexing="ij")
-    index = np.where(m >= k, m - k, cutoff)
+def _displacement_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
+    """1/i! and √(i!) for i < cutoff, as float64."""
     factorials = np.array([math.factorial(i) for i in range(cutoff)], np.float64)
-    return index, 1.0 / factorials, np.sqrt(factorials)
+    return 1.0 / factorials, np.sqrt(factorials)
+
+
+@functools.cache
+def _displacement_polynomial(cutoff: int) -> np.ndarray:
+    """Coefficients P[p, m·cutoff + n] with ⟨m|D(r)|n⟩ = e^{−r²/2} Σ_p P[p, m·cutoff + n] r^p for real r.
+
+    From the sum in `displacement_matrix` at α = r: the term k has power m + n − 2k and
+    coefficient (−1)^(n−k) √(m! n!)/((m−k)! (n−k)! k!) = (−1)^(n−k) √(C(m,k) C(n,k)/((m−k)! (n−k)!)),
+    a ratio of integers that Python rounds once, so every coefficient is the nearest float64.
+    """
+    table = np.zeros((2 * cutoff - 1, cutoff, cutoff))
+    for m in range(cutoff):
+        for n in range(cutoff):
+            for k in range(min(m, n) + 1):
+                square = math.comb(m, k) * math.comb(n, k) / (math.factorial(m - k) * math.factorial(n - k))
+                table[m + n - 2 * k, m, n] = (-1) ** (n - k) * math.sqrt(square)
+    return table.reshape(2 * cutoff - 1, cutoff * cutoff)
 
 
 @functools.cache
@@ -57,7 +72,7 @@ def _squeezing_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _scaled_powers(base: tf.Tensor, count: int) -> tf.Tensor:
     """[base^j / j!] for j < count, with one zero appended (the gather target of "no entry")."""
-    _, inverse_factorials, _ = _displacement_tables(count)
+    inverse_factorials, _ = _displacement_tables(count)
     scaled = _powers(base, count) * tf.constant(inverse_factorials, _WIDE)
     return tf.concat([scaled, tf.zeros_like(scaled[..., :1])], axis=-1)
 
@@ -86,31 +101,51 @@ def coherent_state(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Te
         Tensor of shape broadcast(r, phi).shape + (cutoff,).
     """
     r, alpha = _alpha(r, phi)
-    _, _, sqrt_factorials = _displacement_tables(cutoff)
+    _, sqrt_factorials = _displacement_tables(cutoff)
     envelope = tf.cast(tf.exp(-0.5 * r * r), _WIDE)[..., None]
     return tf.cast(envelope * _powers(alpha, cutoff) / tf.constant(sqrt_factorials, _WIDE), dtype)
+
+
+def real_displacement_matrix(r, cutoff: int, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """Matrix ⟨m|D(r)|n⟩, m, n < cutoff, of the displacement by a real α = r: a real matrix.
+
+    Each entry is e^{−r²/2} times a polynomial in r (see _displacement_polynomial), so the whole
+    matrix, batched or not, is one product of the powers of r with a constant table, evaluated in
+    float64 (its alternating sums lose float32's digits) and cast to `dtype`.
+
+    Args:
+        r: real displacement, any shape.
+        cutoff: number of Fock levels kept.
+        dtype: tf.float32 or tf.float64.
+
+    Returns:
+        Tensor of shape r.shape + (cutoff, cutoff), indexed [..., m, n].
+    """
+    r = _as_real(r, tf.complex128)
+    table = _displacement_polynomial(cutoff)
+    flat = tf.tensordot(_powers(r, table.shape[0]), tf.constant(table), axes=1)
+    matrix = tf.reshape(flat * tf.exp(-0.5 * r * r)[..., None], tf.concat([tf.shape(r), [cutoff, cutoff]], 0))
+    return tf.cast(matrix, dtype)
 
 
 def displacement_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
     """Matrix ⟨m|D(α)|n⟩, m, n < cutoff, of D(α) = exp(α a† − α* a) with α = r·e^{iφ}.
 
     From D = e^{−|α|²/2} e^{α a†} e^{−α* a}:
-    ⟨m|D|n⟩ = e^{−|α|²/2} √(m! n!) Σ_{k ≤ min(m, n)} α^(m−k)/(m−k)! · (−α*)^(n−k)/(n−k)! / k!,
-    one product of two triangular matrices gathered from the powers of α and −α*. Every entry is
-    the exact matrix element of the untruncated operator.
+    ⟨m|D|n⟩ = e^{−|α|²/2} √(m! n!) Σ_{k ≤ min(m, n)} α^(m−k)/(m−k)! · (−α*)^(n−k)/(n−k)! / k!.
+    Every entry is the exact matrix element of the untruncated operator. D(r·e^{iφ}) =
+    e^{iφn̂} D(r) e^{−iφn̂}, so it is the real matrix of `real_displacement_matrix` with the phase
+    e^{iφ(m−n)} on entry [m, n].
 
     Returns:
         Tensor of shape broadcast(r, phi).shape + (cutoff, cutoff), indexed [..., m, n].
     """
-    r, alpha = _alpha(r, phi)
-    index, inverse_factorials, sqrt_factorials = _displacement_tables(cutoff)
-    raising = _place(_scaled_powers(alpha, cutoff), index)  # [.., m, k]: α^(m−k)/(m−k)!
-    lowering = _place(_scaled_powers(-tf.math.conj(alpha), cutoff), index)  # [.., n, k]
-    weights = tf.constant(inverse_factorials, _WIDE)
-    product = tf.linalg.matmul(raising * weights, lowering, transpose_b=True)
-    scale = tf.constant(np.outer(sqrt_factorials, sqrt_factorials), _WIDE)
-    envelope = tf.cast(tf.exp(-0.5 * r * r), _WIDE)[..., None, None]
-    return tf.cast(envelope * scale * product, dtype)
+    r, phi = _as_real(r, tf.complex128), _as_real(phi, tf.complex128)
+    r, phi = r + tf.zeros_like(phi), phi + tf.zeros_like(r)
+    magnitude = real_displacement_matrix(r, cutoff, tf.float64)
+    levels = tf.constant(np.arange(cutoff), tf.float64)
+    angle = phi[..., None, None] * (levels[:, None] - levels[None, :])
+    return tf.cast(tf.complex(magnitude * tf.cos(angle), magnitude * tf.sin(angle)), dtype)
 
 
 def _squeezing_parts(r, phi):
