@@ -108,10 +108,11 @@ class FockEngine(Engine):
     one coherent-state vector each. A beamsplitter conserves the total photon number of its two
     modes, so it is applied block by block (2·cutoff − 1 blocks of at most cutoff² entries against
     cutoff⁴ for its dense matrix). When the program repeats a block of gates (the layers of a
-    circuit), the first copy is traced as usual and the later copies run as one loop over their
-    stacked arguments, so the graph, and its compile time, does not grow with depth. The backward
-    pass rebuilds each gate matrix from the gate's arguments rather than keeping the matrix's
-    intermediates per repetition.
+    circuit), the first copy is traced as usual and the later copies run as one loop, so the
+    graph, and its compile time, does not grow with depth: their gate matrices are built for
+    every repetition at once, batched over the repetitions, and the loop only applies them. A
+    displacement whose phase is the number 0 is a real matrix, applied to the real and imaginary
+    parts of the state.
 
     Args:
         cutoff: Fock levels kept per mode.
@@ -192,13 +193,32 @@ class FockEngine(Engine):
             for by_index in repeated
         ]
 
-        def repeat(state, values):
-            for gate, gate_values in zip(template, values):
-                state = self._apply(gate, gate_values, state, None, batch_size, modes)
+        # every repetition's gate matrices, built at once outside the loop
+        operators = [self._operator(gate, values) for gate, values in zip(template, stacked)]
+
+        def repeat(state, gate_operators):
+            for gate, operator in zip(template, gate_operators):
+                state = _apply_operator(gate, operator, state, modes)
             return state
 
         # one traced copy of the repeated block, run once per later repetition
-        return tf.foldl(repeat, stacked, initializer=state)
+        return tf.foldl(repeat, operators, initializer=state)
+
+    def _operator(self, gate: _Gate, values: list) -> tf.Tensor:
+        """The gate as _apply_operator takes it (matrix, diagonal, blocks), for arguments of any shape."""
+        cutoff = self.cutoff
+        rank = max(value.shape.rank for value in values)
+        # (repetitions,) beside (repetitions, batch): a trailing axis makes them broadcast
+        values = [value[(...,) + (None,) * (rank - value.shape.rank)] for value in values]
+        if gate.kind == "BSgate":
+            return fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
+        if gate.kind in ("Rgate", "Kgate"):
+            return fock_gates.number_phases(values[0], cutoff, 1 if gate.kind == "Rgate" else 2, self.dtype)
+        if gate.kind == "Dgate" and gate.parameters[1] == 0.0:
+            return fock_gates.real_displacement_matrix(values[0], cutoff, self.real_dtype)
+        if gate.kind == "Dgate":
+            return fock_gates.displacement_matrix(*values, cutoff, self.dtype)
+        return fock_gates.squeezing_matrix(*values, cutoff, self.dtype)
 
     def _stacked(self, parameters: list, arguments: dict, batch_size) -> tf.Tensor:
         """One parameter of the repeated block at every repetition: (repetitions,) or (repetitions, batch)."""
@@ -213,12 +233,12 @@ class FockEngine(Engine):
         if gate.kind == "BSgate":
             if state is None:
                 state = self._product_state(vectors, batch_size)
-            blocks = _recomputed(fock_gates.beamsplitter_blocks, values, cutoff, self.dtype)
+            blocks = fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
             return _apply_beamsplitter(state, blocks, gate.modes, modes)
         (mode,) = gate.modes
         if gate.kind in ("Rgate", "Kgate"):
             power = 1 if gate.kind == "Rgate" else 2
-            phases = _recomputed(fock_gates.number_phases, values, cutoff, power, self.dtype)
+            phases = fock_gates.number_phases(*values, cutoff, power, self.dtype)
             if state is not None:
                 return _apply_diagonal(state, phases, mode, modes)
             if vectors[mode] is not None:  # the vacuum only gains phase 1
@@ -229,17 +249,17 @@ class FockEngine(Engine):
                 vectors[mode] = fock_gates.coherent_state(values[0], values[1], cutoff, self.dtype)
                 return None
             if gate.parameters[1] == 0.0:  # a real α: a real matrix, applied to both parts of the state
-                matrix = _recomputed(fock_gates.real_displacement_matrix, values[:1], cutoff, self.real_dtype)
+                matrix = fock_gates.real_displacement_matrix(*values[:1], cutoff, self.real_dtype)
                 if state is None:
                     vectors[mode] = _matvec(tf.cast(matrix, self.dtype), vectors[mode])
                     return None
                 return _apply_real_single_mode(state, matrix, mode, modes)
-            matrix = _recomputed(fock_gates.displacement_matrix, values, cutoff, self.dtype)
+            matrix = fock_gates.displacement_matrix(*values, cutoff, self.dtype)
         else:  # Sgate
             if state is None and vectors[mode] is None:
                 vectors[mode] = fock_gates.squeezed_vacuum(values[0], values[1], cutoff, self.dtype)
                 return None
-            matrix = _recomputed(fock_gates.squeezing_matrix, values, cutoff, self.dtype)
+            matrix = fock_gates.squeezing_matrix(*values, cutoff, self.dtype)
         if state is None:
             vectors[mode] = _matvec(matrix, vectors[mode])
             return None
@@ -269,25 +289,16 @@ def _common_number(parameters: list):
     return None
 
 
-def _recomputed(builder, values: list, *settings) -> tf.Tensor:
-    """builder(*values, *settings), whose backward pass rebuilds it instead of keeping its intermediates.
-
-    A gate matrix is cheap to build from its few arguments but takes dozens of ops; inside the
-    layer loop the gradient would otherwise keep every one of their outputs per repetition, and
-    those stored values dominate the compiled graph.
-    """
-
-    @tf.custom_gradient
-    def build(*arguments):
-        def gradient(upstream):
-            with tf.GradientTape() as tape:
-                tape.watch(arguments)
-                rebuilt = builder(*arguments, *settings)
-            return tape.gradient(rebuilt, arguments, output_gradients=upstream)
-
-        return builder(*arguments, *settings), gradient
-
-    return build(*values)
+def _apply_operator(gate: _Gate, operator: tf.Tensor, state: tf.Tensor, modes: int) -> tf.Tensor:
+    """Applies one gate, given by FockEngine._operator for one repetition, to the entangled state."""
+    if gate.kind == "BSgate":
+        return _apply_beamsplitter(state, operator, gate.modes, modes)
+    (mode,) = gate.modes
+    if gate.kind in ("Rgate", "Kgate"):
+        return _apply_diagonal(state, operator, mode, modes)
+    if operator.dtype.is_floating:
+        return _apply_real_single_mode(state, operator, mode, modes)
+    return _apply_single_mode(state, operator, mode, modes)
 
 
 def _matvec(matrix: tf.Tensor, vector: tf.Tensor) -> tf.Tensor:
