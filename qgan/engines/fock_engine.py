@@ -324,11 +324,24 @@ def _apply_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: in
 
 
 def _apply_real_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: int) -> tf.Tensor:
-    """A real single-mode matrix applied to the real and imaginary parts of the state (half the products)."""
+    """A real single-mode matrix applied to the real and imaginary parts of the state (half the products).
+
+    A matrix per sample is applied as a broadcast product and a sum, which XLA fuses into one loop;
+    as a batched dot of many cutoff × cutoff products it ran about 1 ms slower per default step.
+    """
+    if matrix.shape.rank == 3:
+        # [z, y, n] → [z, 1…, y, n, 1…] against the state with a new axis before the mode's
+        shape = tf.concat(
+            [tf.shape(matrix)[:1], [1] * mode, tf.shape(matrix)[1:], [1] * (modes - mode - 1)], 0
+        )
+        matrix = tf.reshape(matrix, shape)
+        return tf.complex(
+            tf.reduce_sum(matrix * tf.expand_dims(tf.math.real(state), mode + 1), axis=mode + 2),
+            tf.reduce_sum(matrix * tf.expand_dims(tf.math.imag(state), mode + 1), axis=mode + 2),
+        )
     letters = string.ascii_lowercase[:modes]
     output = letters.replace(letters[mode], "y")
-    batch = "z" if matrix.shape.rank == 3 else ""
-    equation = f"{batch}y{letters[mode]},z{letters}->z{output}"
+    equation = f"y{letters[mode]},z{letters}->z{output}"
     return tf.complex(
         tf.einsum(equation, matrix, tf.math.real(state)), tf.einsum(equation, matrix, tf.math.imag(state))
     )
