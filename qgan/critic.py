@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from qgan import noise
+
 GRADIENT_NORM_EPSILON = 1e-10
 
 
@@ -51,7 +53,7 @@ def gradient_penalty(critic, real, fake, target: float = 1.0, one_sided: bool = 
     """
     real = tf.convert_to_tensor(real)
     fake = tf.cast(fake, real.dtype)
-    alpha = keras.random.uniform((tf.shape(real)[0], 1), dtype=real.dtype, seed=seed)
+    alpha = noise.uniform((tf.shape(real)[0], 1), dtype=real.dtype, seed=seed)
     interpolates = alpha * real + (1.0 - alpha) * fake
     with tf.GradientTape() as tape:
         tape.watch(interpolates)

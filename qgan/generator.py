@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from qgan import noise
 from qgan.circuits import ACTIVE_GROUPS, build_circuit
 from qgan.engines import make_engine
 from qgan.engines.measurement import outcome_count
@@ -37,7 +38,7 @@ class CoordinateGenerator(keras.layers.Layer):
 
     def sample_latent(self, batch_size: int, seed=None) -> tf.Tensor:
         """Uniform latent noise in [-1, 1]^latent_dim (bounded, so no sample leaves the cutoff's reach)."""
-        return keras.random.uniform((batch_size, self.latent_dim), minval=-1.0, maxval=1.0, seed=seed)
+        return noise.uniform((batch_size, self.latent_dim), minval=-1.0, maxval=1.0, seed=seed)
 
     def mixture(self, z):
         """Every outcome's coordinates (batch, outcomes, 2), probabilities (batch, outcomes) and trace."""
