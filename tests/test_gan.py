@@ -10,8 +10,8 @@ from qgan.gan import CoordinateGAN
 from qgan.generator import QuantumGenerator
 
 
-def small_gan(n_critic=2, guard_options=None):
-    generator = QuantumGenerator(modes=2, layers=1, cutoff=5, seed=0)
+def small_gan(n_critic=2, guard_options=None, jit_compile=False):
+    generator = QuantumGenerator(modes=2, layers=1, cutoff=5, seed=0, jit_compile=jit_compile)
     gan = CoordinateGAN(
         generator,
         build_critic((8,), seed=0),
@@ -24,7 +24,8 @@ def small_gan(n_critic=2, guard_options=None):
     gan.compile(
         g_optimizer=keras.optimizers.Adam(1e-3),
         d_optimizer=keras.optimizers.Adam(1e-3),
-        run_eagerly=True,
+        run_eagerly=not jit_compile,
+        jit_compile=jit_compile,
     )
     return gan
 
@@ -66,6 +67,22 @@ def test_fit_runs_the_guarded_steps(n_critic):
     assert int(gan.g_optimizer.iterations.numpy()) == 3
     assert int(gan.d_optimizer.iterations.numpy()) == 3 * n_critic
     assert np.isfinite(history.history["d_loss"][0])
+
+
+def test_fit_under_xla_takes_exactly_the_steps_of_the_compiled_train_step():
+    """fit's own train function under XLA: one compiled train_step per batch, in order, until the data ends."""
+    data = np.random.default_rng(2).normal(size=(3 * 2 * 4, 2)).astype(np.float32)
+    fitted = small_gan(jit_compile=True)
+    history = fitted.fit(data, batch_size=2 * 4, epochs=1, verbose=0, shuffle=False)
+    stepped = small_gan(jit_compile=True)
+    step = tf.function(stepped.train_step, jit_compile=True, autograph=False)
+    for batch in np.split(data, 3):
+        logs = step(tf.constant(batch))
+    assert int(fitted.g_optimizer.iterations.numpy()) == 3
+    assert int(fitted.d_optimizer.iterations.numpy()) == 6
+    for ours, theirs in zip(fitted.trainable_variables, stepped.trainable_variables):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert history.history["g_loss"][0] == float(logs["g_loss"])
 
 
 def test_guard_options_reach_both_players_and_nan_batches_trigger_a_critic_rollback():
