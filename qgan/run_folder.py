@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import itertools
 import json
 import os
 import time
@@ -71,8 +72,11 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool, object]:
     Raises:
         ConfigError: naming the flag, the value and what is allowed.
     """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_name = config.run_name or f"{config.dataset}-{config.generator_label()}-{stamp}"
+    if config.run_name is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = _claim_new_folder(config, f"{config.dataset}-{config.generator_label()}-{stamp}")
+        return run_dir, False, _lock(run_dir, os.path.basename(run_dir))
+    run_name = config.run_name
     run_dir = os.path.join(config.results_dir, run_name)
     resumable = os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint"))
     if resumable:
@@ -97,15 +101,12 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool, object]:
         )
     try:
         os.makedirs(run_dir, exist_ok=True)
-        probe = os.path.join(run_dir, ".write-test")
+        probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
         with open(probe, "w", encoding="utf-8") as handle:
             handle.write("ok")
         os.remove(probe)
     except OSError as error:
-        raise ConfigError(
-            f"--results-dir {config.results_dir!r} cannot be written ({error.strerror or error}); "
-            "choose a writable folder"
-        ) from None
+        raise _unwritable(config, error) from None
     lock = _lock(run_dir, run_name)
     if resumable != os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint")) or (
         not resumable and _holds_files(run_dir)
@@ -115,6 +116,31 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool, object]:
             f"--run-name {run_name!r}: another process wrote into {run_dir} meanwhile; start again"
         )
     return run_dir, resumable, lock
+
+
+def _claim_new_folder(config: TrainConfig, name: str) -> str:
+    """Creates results_dir/name, or name-2, name-3, … when another run took it (e.g. in the same second).
+
+    os.mkdir fails on a folder that exists, so two processes never claim the same one.
+    """
+    try:
+        os.makedirs(config.results_dir, exist_ok=True)
+        for attempt in itertools.count(1):
+            run_dir = os.path.join(config.results_dir, name if attempt == 1 else f"{name}-{attempt}")
+            try:
+                os.mkdir(run_dir)
+                return run_dir
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise _unwritable(config, error) from None
+
+
+def _unwritable(config: TrainConfig, error: OSError) -> ConfigError:
+    return ConfigError(
+        f"--results-dir {config.results_dir!r} cannot be written ({error.strerror or error}); "
+        "choose a writable folder"
+    )
 
 
 def _holds_files(run_dir: str) -> bool:
