@@ -127,14 +127,13 @@ class CoordinateGAN(keras.Model):
         self.built = True
 
     def make_train_function(self, force=False):
-        """Keras' train function, except that with XLA the step is one compiled function called on the
-        iterator's next batch.
+        """Keras' train function; under XLA, one compiled train_step called on the iterator's next batch.
 
         Keras nests its XLA step in an uncompiled graph that reads the iterator, and TensorFlow's
-        graph optimiser then rewrites the whole step before XLA compiles it: about 2 s of the first
-        step, for nothing the step needs.
+        graph optimiser then rewrites the whole step before XLA compiles it: about 3 s of the default
+        run's first step and 4 ms of every later one, for nothing the step needs.
         """
-        if not self.jit_compile or self.run_eagerly:
+        if not self.jit_compile or self.run_eagerly or self.steps_per_execution != 1:
             return super().make_train_function(force)
         if self.train_function is None or force:
             step = tf.function(self.train_step, jit_compile=True, autograph=False)
