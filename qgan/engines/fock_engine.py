@@ -229,41 +229,23 @@ class FockEngine(Engine):
 
     def _apply(self, gate: _Gate, values: list, state, vectors, batch_size, modes: int):
         """Applies one gate to the state, or to the per-mode vectors (updated in place) while it is None."""
-        cutoff = self.cutoff
-        if gate.kind == "BSgate":
-            if state is None:
-                state = self._product_state(vectors, batch_size)
-            blocks = fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
-            return _apply_beamsplitter(state, blocks, gate.modes, modes)
+        if gate.kind == "BSgate" and state is None:
+            state = self._product_state(vectors, batch_size)
+        if state is not None:
+            return _apply_operator(gate, self._operator(gate, values), state, modes)
         (mode,) = gate.modes
+        if vectors[mode] is None:  # the vacuum: rotation and Kerr give it phase 1
+            if gate.kind == "Dgate":
+                vectors[mode] = fock_gates.coherent_state(*values, self.cutoff, self.dtype)
+            elif gate.kind == "Sgate":
+                vectors[mode] = fock_gates.squeezed_vacuum(*values, self.cutoff, self.dtype)
+            return None
+        operator = self._operator(gate, values)
         if gate.kind in ("Rgate", "Kgate"):
-            power = 1 if gate.kind == "Rgate" else 2
-            phases = fock_gates.number_phases(*values, cutoff, power, self.dtype)
-            if state is not None:
-                return _apply_diagonal(state, phases, mode, modes)
-            if vectors[mode] is not None:  # the vacuum only gains phase 1
-                vectors[mode] = vectors[mode] * phases
-            return None
-        if gate.kind == "Dgate":
-            if state is None and vectors[mode] is None:
-                vectors[mode] = fock_gates.coherent_state(values[0], values[1], cutoff, self.dtype)
-                return None
-            if gate.parameters[1] == 0.0:  # a real α: a real matrix, applied to both parts of the state
-                matrix = fock_gates.real_displacement_matrix(*values[:1], cutoff, self.real_dtype)
-                if state is None:
-                    vectors[mode] = _matvec(tf.cast(matrix, self.dtype), vectors[mode])
-                    return None
-                return _apply_real_single_mode(state, matrix, mode, modes)
-            matrix = fock_gates.displacement_matrix(*values, cutoff, self.dtype)
-        else:  # Sgate
-            if state is None and vectors[mode] is None:
-                vectors[mode] = fock_gates.squeezed_vacuum(values[0], values[1], cutoff, self.dtype)
-                return None
-            matrix = fock_gates.squeezing_matrix(*values, cutoff, self.dtype)
-        if state is None:
-            vectors[mode] = _matvec(matrix, vectors[mode])
-            return None
-        return _apply_single_mode(state, matrix, mode, modes)
+            vectors[mode] = vectors[mode] * operator
+        else:
+            vectors[mode] = _matvec(tf.cast(operator, self.dtype), vectors[mode])
+        return None
 
     def _product_state(self, vectors: list, batch_size) -> tf.Tensor:
         """The (batch, cutoff, …) tensor product of the per-mode vectors."""
@@ -339,11 +321,9 @@ def _apply_real_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, mode
             tf.reduce_sum(matrix * tf.expand_dims(tf.math.real(state), mode + 1), axis=mode + 2),
             tf.reduce_sum(matrix * tf.expand_dims(tf.math.imag(state), mode + 1), axis=mode + 2),
         )
-    letters = string.ascii_lowercase[:modes]
-    output = letters.replace(letters[mode], "y")
-    equation = f"y{letters[mode]},z{letters}->z{output}"
     return tf.complex(
-        tf.einsum(equation, matrix, tf.math.real(state)), tf.einsum(equation, matrix, tf.math.imag(state))
+        _apply_single_mode(tf.math.real(state), matrix, mode, modes),
+        _apply_single_mode(tf.math.imag(state), matrix, mode, modes),
     )
 
 
