@@ -1,5 +1,7 @@
 """The fock engine against Strawberry Fields, central finite differences and closed forms."""
 
+import types
+
 import numpy as np
 import pytest
 import strawberryfields as sf
@@ -245,21 +247,13 @@ def test_displacements_of_real_and_complex_amplitude_in_a_repeated_block_agree_w
         "phase": tf.Variable(-1.1),
     }
     weights = tf.constant([[1.0, -2.0]] * BATCH)
-    fock_output, fock_gradients = value_and_gradients(FockEngine(7), _Named(program), arguments, weights)
-    sf_output, sf_gradients = value_and_gradients(
-        StrawberryFieldsEngine(7), _Named(program), arguments, weights
-    )
+    circuit = types.SimpleNamespace(program=program)  # all of a Circuit that value_and_gradients reads
+    fock_output, fock_gradients = value_and_gradients(FockEngine(7), circuit, arguments, weights)
+    sf_output, sf_gradients = value_and_gradients(StrawberryFieldsEngine(7), circuit, arguments, weights)
     np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), atol=tol)
     np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), atol=tol)
     np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=1e-6)
     assert np.abs(fock_gradients).min() > 1e-3  # every argument moves the output
-
-
-class _Named:
-    """The one attribute of a Circuit that value_and_gradients reads."""
-
-    def __init__(self, program):
-        self.program = program
 
 
 @pytest.mark.slow
