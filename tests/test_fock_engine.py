@@ -273,9 +273,9 @@ def test_the_compiled_program_holds_one_layer_whatever_the_depth():
         return sum(" = " in line for line in hlo.splitlines())
 
     two, eight = compiled_instructions(2), compiled_instructions(8)
-    # the later layers run as one loop over their stacked arguments: each extra layer adds only
-    # the slicing of its arguments (~70 instructions), where a traced copy would add thousands
-    assert two > 5000 and eight < 1.1 * two, (two, eight)
+    # every layer runs in one loop over stacked arguments: each extra layer adds only the slicing
+    # of its arguments (about 75 instructions), where a traced copy would add thousands
+    assert two > 3000 and (eight - two) / 6 < 100, (two, eight)
 
 
 def test_beamsplitters_on_reversed_and_distant_modes_agree_with_sf(tol):

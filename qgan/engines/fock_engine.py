@@ -103,16 +103,16 @@ class FockEngine(Engine):
 
     The state is one tensor of shape (batch, cutoff, …, cutoff). Gate matrices come from
     fock_gates; a gate whose arguments are scalars is built once for the batch, one whose
-    arguments are (batch,) tensors is built per sample in a single batched op. Modes stay
-    separate vectors until the first two-mode gate, so latent displacements of the vacuum cost
-    one coherent-state vector each. A beamsplitter conserves the total photon number of its two
-    modes, so it is applied block by block (2·cutoff − 1 blocks of at most cutoff² entries against
-    cutoff⁴ for its dense matrix). When the program repeats a block of gates (the layers of a
-    circuit), the first copy is traced as usual and the later copies run as one loop, so the
-    graph, and its compile time, does not grow with depth: their gate matrices are built for
-    every repetition at once, batched over the repetitions, and the loop only applies them. A
+    arguments are (batch,) tensors is built per sample in a single batched op. A beamsplitter
+    conserves the total photon number of its two modes, so it is applied block by block
+    (2·cutoff − 1 blocks of at most cutoff² entries against cutoff⁴ for its dense matrix). A
     displacement whose phase is the number 0 is a real matrix, applied to the real and imaginary
-    parts of the state.
+    parts of the state. When the program repeats a block of gates (the layers of a circuit), all
+    its copies run as one loop, so the graph, and its compile time, does not grow with depth:
+    their gate matrices are built for every repetition at once, batched over the repetitions,
+    and the loop only applies them. Gates before such a block are traced one by one, and there
+    modes stay separate vectors until the first two-mode gate (a displacement of the vacuum is
+    one coherent-state vector).
 
     Args:
         cutoff: Fock levels kept per mode.
@@ -157,8 +157,9 @@ class FockEngine(Engine):
 
     def ket(self, program: sf.Program, arguments: dict, batch_size: int) -> tf.Tensor:
         gates, (start, period, repetitions) = self._parse(program)
-        looped = repetitions - 1 if repetitions >= 2 else 0
-        unrolled = gates[: len(gates) - looped * period]
+        # every copy of a repeated block runs in one loop; the gates before it are traced one by one
+        looped = repetitions if repetitions >= 2 else 0
+        unrolled = gates[:start] if looped else gates
         modes = program.num_subsystems
         # per-mode vectors while the state is a product; None stands for the vacuum
         vectors: list = [None] * modes
@@ -201,7 +202,7 @@ class FockEngine(Engine):
                 state = _apply_operator(gate, operator, state, modes)
             return state
 
-        # one traced copy of the repeated block, run once per later repetition
+        # one traced copy of the repeated block, run once per repetition
         return tf.foldl(repeat, operators, initializer=state)
 
     def _operator(self, gate: _Gate, values: list) -> tf.Tensor:
