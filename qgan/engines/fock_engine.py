@@ -172,12 +172,11 @@ class FockEngine(Engine):
         if not looped:
             return state
 
-        first = len(unrolled)
-        # each position of the block with its parameters over the looped repetitions
+        # each position of the block with its parameters over the repetitions
         repeated = [
             [
                 [
-                    gates[first + repetition * period + position].parameters[index]
+                    gates[start + repetition * period + position].parameters[index]
                     for repetition in range(looped)
                 ]
                 for index in range(len(gate.parameters))
