@@ -70,7 +70,7 @@ def test_fit_runs_the_guarded_steps(n_critic):
 
 
 def test_fit_under_xla_takes_exactly_the_steps_of_the_compiled_train_step():
-    """fit's train function under XLA: one compiled train_step per batch, in order, until the data ends."""
+    """fit under XLA (its two compiled phases) steps exactly as the compiled train_step, batch by batch."""
     data = np.random.default_rng(2).normal(size=(3 * 2 * 4, 2)).astype(np.float32)
     fitted = small_gan(jit_compile=True)
     history = fitted.fit(data, batch_size=2 * 4, epochs=1, verbose=0, shuffle=False)
