@@ -306,3 +306,78 @@ def test_beamsplitters_on_reversed_and_distant_modes_agree_with_sf(tol):
     np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
     np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), rtol=0, atol=tol)
     np.testing.assert_allclose(fock_gradients, sf_gradients, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "modes, cutoff, layers, reupload", [(2, 6, 3, True), (2, 5, 2, False), (3, 4, 2, True)]
+)
+def test_fused_and_gate_by_gate_layers_give_the_same_outputs_and_gradients(modes, cutoff, layers, reupload):
+    circuit = build_circuit(modes, layers, reupload=reupload)
+    rng = np.random.default_rng(modes + cutoff)
+    arguments = random_arguments(circuit, rng, tf.float64)
+    weights = tf.constant(rng.normal(size=modes), tf.float64)
+    fused, fused_gradients = value_and_gradients(
+        FockEngine(cutoff, tf.complex128, fuse=True), circuit, arguments, weights
+    )
+    gates, gate_gradients = value_and_gradients(
+        FockEngine(cutoff, tf.complex128, fuse=False), circuit, arguments, weights
+    )
+    np.testing.assert_allclose(fused.x_means.numpy(), gates.x_means.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fused.trace.numpy(), gates.trace.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fused_gradients, gate_gradients, rtol=1e-10, atol=1e-12)
+    assert np.abs(gate_gradients).max() > 0.1  # the comparison is not of zeros
+
+
+def test_a_fused_block_is_one_matrix_product_per_layer():
+    circuit = build_circuit(2, 3, reupload=True)
+    arguments = random_arguments(circuit, np.random.default_rng(0))
+
+    def products(engine):
+        ket = tf.function(lambda: engine.ket(circuit.program, arguments, BATCH), autograph=False)
+        library = ket.get_concrete_function().graph.as_graph_def().library
+        (body,) = [function for function in library.function if "while_body" in function.signature.name]
+        return [node.op for node in body.node_def if node.op in ("BatchMatMulV2", "MatMul", "Einsum")]
+
+    # per layer: the two latent displacements are per sample; the 12 shared gates are one product
+    assert products(FockEngine(4, fuse=True)) == ["MatMul"]
+    # two beamsplitters, two squeezings, and two real displacements on both parts of the state
+    assert len(products(FockEngine(4, fuse=False))) == 8
+
+
+@pytest.mark.parametrize(
+    "modes, cutoff, fuse, expected",
+    [
+        (2, 8, None, True),
+        (2, 11, None, True),
+        (2, 12, None, False),
+        (3, 5, None, True),
+        (3, 6, None, False),
+        (3, 6, True, True),
+        (2, 8, False, False),
+    ],
+)
+def test_fusing_is_automatic_up_to_the_dimension_limit(modes, cutoff, fuse, expected):
+    from qgan.engines.fock_engine import FUSED_DIMENSION_LIMIT
+
+    assert FUSED_DIMENSION_LIMIT == 128
+    assert FockEngine(cutoff, fuse=fuse).fuses(modes) is expected
+
+
+def test_fused_layers_above_the_limit_agree_with_sf(tol):
+    rng = np.random.default_rng(11)
+    circuit = build_circuit(3, 2, reupload=True)
+    arguments = random_arguments(circuit, rng)
+    weights = tf.constant(rng.normal(size=3), tf.float32)
+    fock, fock_gradients = value_and_gradients(FockEngine(6, fuse=True), circuit, arguments, weights)
+    reference, reference_gradients = value_and_gradients(
+        StrawberryFieldsEngine(6), circuit, arguments, weights
+    )
+    np.testing.assert_allclose(fock.x_means.numpy(), reference.x_means.numpy(), atol=tol)
+    np.testing.assert_allclose(
+        fock_gradients, reference_gradients, rtol=1e-3, atol=1e-3 * np.abs(reference_gradients).max()
+    )
+
+
+def test_fuse_must_be_none_or_a_bool():
+    with pytest.raises(ValueError, match="fuse must be None, True or False, got 'yes'"):
+        FockEngine(6, fuse="yes")

@@ -1,0 +1,156 @@
+"""Gate operators applied to a batched Fock-space state: matrices, diagonals, beamsplitter blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+
+import numpy as np
+import tensorflow as tf
+
+from qgan.engines import fock_gates
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """One gate of a program: its kind (an SF gate name, "matrix" or "fused"), modes and arguments."""
+
+    kind: str
+    modes: tuple[int, ...]
+    parameters: tuple  # each a FreeParameter name (str) or a float (None: varies between repetitions)
+
+
+def apply_operator(gate: Gate, operator: tf.Tensor, state: tf.Tensor, modes: int) -> tf.Tensor:
+    """Applies one gate (its operator from FockEngine._operator, or a fused matrix) to the state."""
+    if gate.kind == "fused":
+        return _apply_matrix(state, operator)
+    if gate.kind == "BSgate":
+        return _apply_beamsplitter(state, operator, gate.modes, modes)
+    (mode,) = gate.modes
+    if gate.kind in ("Rgate", "Kgate"):
+        return _apply_diagonal(state, operator, mode, modes)
+    if operator.dtype.is_floating:
+        return _apply_real_single_mode(state, operator, mode, modes)
+    return _apply_single_mode(state, operator, mode, modes)
+
+
+def single_mode_matrix(gate: Gate, operator: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """A single-mode gate's operator (FockEngine._operator) as a complex [..., cutoff, cutoff] matrix."""
+    if gate.kind in ("Rgate", "Kgate"):
+        return tf.linalg.diag(operator)
+    return tf.cast(operator, dtype)
+
+
+def _apply_matrix(state: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
+    """ψ' = ψ R for each sample's ψ flattened to a row, as one real product.
+
+    [Re ψ; Im ψ] · [Re R, Im R] gives the four real products at once; XLA's CPU dot runs it several
+    times faster than the complex product of the same size.
+    """
+    dimension = matrix.shape[-1]
+    flat = tf.reshape(state, (-1, dimension))
+    parts = tf.concat([tf.math.real(flat), tf.math.imag(flat)], axis=0)
+    products = tf.linalg.matmul(parts, tf.concat([tf.math.real(matrix), tf.math.imag(matrix)], axis=1))
+    real_by_real, real_by_imag = products[: tf.shape(flat)[0]], products[tf.shape(flat)[0] :]
+    mixed = tf.complex(
+        real_by_real[:, :dimension] - real_by_imag[:, dimension:],
+        real_by_real[:, dimension:] + real_by_imag[:, :dimension],
+    )
+    return tf.reshape(mixed, tf.shape(state))
+
+
+def matvec(matrix: tf.Tensor, vector: tf.Tensor) -> tf.Tensor:
+    """matrix [..., m, n] times vector [..., n], broadcasting a shared side over the batch."""
+    return tf.reduce_sum(matrix * vector[..., None, :], axis=-1)
+
+
+def _apply_diagonal(state: tf.Tensor, phases: tf.Tensor, mode: int, modes: int) -> tf.Tensor:
+    """Multiplies the state's axis of `mode` by phases of shape (cutoff,) or (batch, cutoff)."""
+    cutoff = phases.shape[-1]
+    shape = [1] * (modes + 1)
+    shape[mode + 1] = cutoff
+    if phases.shape.rank == 2:
+        shape[0] = -1
+    return state * tf.reshape(phases, shape)
+
+
+def _apply_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: int) -> tf.Tensor:
+    letters = string.ascii_lowercase[:modes]
+    output = letters.replace(letters[mode], "y")
+    batch = "z" if matrix.shape.rank == 3 else ""
+    return tf.einsum(f"{batch}y{letters[mode]},z{letters}->z{output}", matrix, state)
+
+
+def _apply_real_single_mode(state: tf.Tensor, matrix: tf.Tensor, mode: int, modes: int) -> tf.Tensor:
+    """A real single-mode matrix applied to the real and imaginary parts of the state (half the products).
+
+    A matrix per sample is applied as a broadcast product and a sum, which XLA fuses into one loop;
+    as a batched dot of many cutoff × cutoff products it ran about 1 ms slower per default step.
+    """
+    if matrix.shape.rank == 3:
+        # [z, y, n] → [z, 1…, y, n, 1…] against the state with a new axis before the mode's
+        shape = tf.concat(
+            [tf.shape(matrix)[:1], [1] * mode, tf.shape(matrix)[1:], [1] * (modes - mode - 1)], 0
+        )
+        matrix = tf.reshape(matrix, shape)
+        return tf.complex(
+            tf.reduce_sum(matrix * tf.expand_dims(tf.math.real(state), mode + 1), axis=mode + 2),
+            tf.reduce_sum(matrix * tf.expand_dims(tf.math.imag(state), mode + 1), axis=mode + 2),
+        )
+    return tf.complex(
+        _apply_single_mode(tf.math.real(state), matrix, mode, modes),
+        _apply_single_mode(tf.math.imag(state), matrix, mode, modes),
+    )
+
+
+def _apply_beamsplitter(state: tf.Tensor, blocks: tf.Tensor, gate_modes: tuple, modes: int) -> tf.Tensor:
+    """Applies a beamsplitter, given by its photon-number blocks (beamsplitter_blocks), to two modes.
+
+    The gate's two axes are moved last and flattened, their amplitudes gathered into blocks of
+    equal total photon number, each block multiplied by its matrix, and the result gathered back.
+    """
+    cutoff = state.shape[-1]
+    others = [mode for mode in range(modes) if mode not in gate_modes]
+    order = [0] + [mode + 1 for mode in others] + [gate_modes[0] + 1, gate_modes[1] + 1]
+    moved = tf.transpose(state, order)
+    flat = tf.reshape(moved, (tf.shape(moved)[0], -1, cutoff * cutoff))
+    grouped = _into_blocks(flat)
+    batch = "z" if blocks.shape.rank == 4 else ""
+    mixed = tf.einsum(f"{batch}Nst,zrNt->zrNs", blocks, grouped)
+    restored = tf.reshape(_out_of_blocks(mixed), tf.shape(moved))
+    return tf.transpose(restored, np.argsort(order))
+
+
+# The two regroupings are permutations (with zero padding), so each one's gradient is the other's
+# gather rather than the scatter TensorFlow would derive.
+
+
+@tf.custom_gradient
+def _into_blocks(flat: tf.Tensor):
+    """(..., cutoff²) amplitudes → (..., 2·cutoff − 1, cutoff) blocks of equal total photon number."""
+    cutoff = round(flat.shape[-1] ** 0.5)
+    into_blocks, out_of_blocks, _ = fock_gates.block_layout(cutoff)
+
+    def gradient(upstream):
+        return tf.gather(_flattened_blocks(upstream), tf.constant(out_of_blocks), axis=-1)
+
+    padded = tf.concat([flat, tf.zeros_like(flat[..., :1])], axis=-1)
+    return tf.gather(padded, tf.constant(into_blocks), axis=-1), gradient
+
+
+@tf.custom_gradient
+def _out_of_blocks(grouped: tf.Tensor):
+    """The inverse of _into_blocks: (..., 2·cutoff − 1, cutoff) → (..., cutoff²)."""
+    cutoff = grouped.shape[-1]
+    into_blocks, out_of_blocks, _ = fock_gates.block_layout(cutoff)
+
+    def gradient(upstream):
+        padded = tf.concat([upstream, tf.zeros_like(upstream[..., :1])], axis=-1)
+        return tf.gather(padded, tf.constant(into_blocks), axis=-1)
+
+    return tf.gather(_flattened_blocks(grouped), tf.constant(out_of_blocks), axis=-1), gradient
+
+
+def _flattened_blocks(grouped: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(grouped)
+    return tf.reshape(grouped, tf.concat([shape[:-2], [shape[-2] * shape[-1]]], axis=0))
