@@ -12,7 +12,15 @@ from strawberryfields.parameters import FreeParameter
 
 from qgan.engines import fock_gates
 from qgan.engines.base import Engine, EngineOutput
-from qgan.engines.fock_apply import Gate, apply_operator, matvec
+from qgan.engines.fock_apply import (
+    Gate,
+    apply_operator,
+    apply_to_parts,
+    from_parts,
+    matvec,
+    real_product_matrix,
+    to_parts,
+)
 from qgan.engines.fock_fusion import fuse_shared_runs
 
 _GATE_KINDS = {
@@ -218,13 +226,26 @@ class FockEngine(Engine):
                 template, operators, shared, looped, modes, self.cutoff, self.dtype
             )
 
+        if all(
+            gate.kind == "fused" or operator.dtype.is_floating for gate, operator in zip(template, operators)
+        ):
+            # only fused products and real matrices: the loop carries the real and imaginary parts
+            operators = [
+                real_product_matrix(operator) if gate.kind == "fused" else operator
+                for gate, operator in zip(template, operators)
+            ]
+            apply, state = apply_to_parts, to_parts(state)
+        else:
+            apply = apply_operator
+
         def repeat(state, gate_operators):
             for gate, operator in zip(template, gate_operators):
-                state = apply_operator(gate, operator, state, modes)
+                state = apply(gate, operator, state, modes)
             return state
 
         # one traced copy of the repeated block, run once per repetition
-        return tf.foldl(repeat, operators, initializer=state)
+        state = tf.foldl(repeat, operators, initializer=state)
+        return from_parts(state) if apply is apply_to_parts else state
 
     def _operator(self, gate: Gate, values: list) -> tf.Tensor:
         """The gate as apply_operator takes it (matrix, diagonal, blocks), for arguments of any shape."""

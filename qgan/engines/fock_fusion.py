@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from qgan.engines.fock_apply import Gate, apply_operator, single_mode_matrix
+from qgan.engines.fock_apply import Gate, apply_operator
 
 
 def fuse_shared_runs(
@@ -59,18 +59,20 @@ def run_matrix(run: list, repetitions: int, modes: int, cutoff: int, dtype: tf.D
     # repetition's gates act on its own basis states
     basis = tf.reshape(tf.eye(dimension, dtype=dtype), (1, dimension) + levels)
     columns = tf.tile(basis, (repetitions, 1) + (1,) * modes)
-    pending = {}  # mode → the product of its single-mode gates not yet applied, (repetitions, c, c)
+    pending = {}  # mode → its single-mode gates not yet applied, as _product gives them
 
     def flush(columns, mode):
         if mode not in pending:
             return columns
-        return apply_operator(Gate("matrix", (mode + 1,), ()), pending.pop(mode), columns, modes + 1)
+        diagonal, value = pending.pop(mode)
+        # a product of diagonal gates is applied as phases, any other as a complex matrix
+        single = Gate("Rgate" if diagonal else "matrix", (mode + 1,), ())
+        return apply_operator(single, value, columns, modes + 1)
 
     for gate, operator in run:
         if len(gate.modes) == 1:
             (mode,) = gate.modes
-            matrix = single_mode_matrix(gate, operator, dtype)
-            pending[mode] = matrix if mode not in pending else tf.linalg.matmul(matrix, pending[mode])
+            pending[mode] = _product(gate, operator, pending.get(mode), dtype)
             continue
         for mode in gate.modes:
             columns = flush(columns, mode)
@@ -79,3 +81,25 @@ def run_matrix(run: list, repetitions: int, modes: int, cutoff: int, dtype: tf.D
     for mode in sorted(pending):
         columns = flush(columns, mode)
     return tf.reshape(columns, (repetitions, dimension, dimension))
+
+
+def _product(gate: Gate, operator: tf.Tensor, earlier, dtype: tf.DType) -> tuple:
+    """A single-mode gate applied after `earlier` (None, or a pair as returned here).
+
+    Returns:
+        (diagonal, value): the phases [..., c] of a product of diagonal gates (rotation, Kerr), or
+        the complex matrix [..., c, c] of any other product. A diagonal factor scales rows or
+        columns instead of entering a matrix product.
+    """
+    diagonal = gate.kind in ("Rgate", "Kgate")
+    value = operator if diagonal else tf.cast(operator, dtype)
+    if earlier is None:
+        return diagonal, value
+    earlier_diagonal, earlier_value = earlier
+    if diagonal and earlier_diagonal:
+        return True, value * earlier_value
+    if diagonal:
+        return False, value[..., :, None] * earlier_value
+    if earlier_diagonal:
+        return False, value * earlier_value[..., None, :]
+    return False, tf.linalg.matmul(value, earlier_value)
