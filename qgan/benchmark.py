@@ -77,6 +77,7 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
 
     from qgan.builders import build_gan
     from qgan.config import TrainConfig
+    from qgan.xla_flags import set_fusion_emitters
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
@@ -91,6 +92,8 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         n_critic=n_critic,
         jit_compile=mode == "fock-xla",
     )
+    # the emitters training uses (TrainConfig's default), unless XLA_FLAGS names them
+    fusion_emitters = set_fusion_emitters(config.xla_fusion_emitters) if mode == "fock-xla" else None
     baseline = _peak_rss_mib()
     gan = build_gan(config, run_eagerly=mode in ("sf", "fock-eager"))
     generator = gan.generator
@@ -138,6 +141,7 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         "iteration_median_s": iteration_median,
         "peak_rss_mib": round(peak, 1),
         "peak_increase_mib": round(peak - baseline, 1),
+        "xla_fusion_emitters": fusion_emitters,
     }
 
 

@@ -31,6 +31,7 @@ VALUES_BEFORE_FLAGS = {
     "marginal_critic": False,
     "gp_target": 1.0,
     "lr_schedule_players": "both",
+    "xla_fusion_emitters": True,  # XLA's own default
 }
 
 
@@ -78,6 +79,7 @@ class TrainConfig:
     engine: str = "fock"
     jit_compile: bool = True
     compile_cache: bool = True
+    xla_fusion_emitters: bool = False
     modes: int = 2
     layers: int = 4
     cutoff: int = 10
@@ -145,7 +147,14 @@ class TrainConfig:
             raise ConfigError(f"--generator {self.generator!r} is unknown; allowed: {', '.join(GENERATORS)}")
         if self.engine not in ENGINE_NAMES:
             raise ConfigError(f"--engine {self.engine!r} is unknown; allowed: {', '.join(ENGINE_NAMES)}")
-        for field in ("jit_compile", "compile_cache", "reupload", "marginal_critic", "tensorboard"):
+        for field in (
+            "jit_compile",
+            "compile_cache",
+            "xla_fusion_emitters",
+            "reupload",
+            "marginal_critic",
+            "tensorboard",
+        ):
             if not isinstance(getattr(self, field), bool):
                 value = getattr(self, field)
                 raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use true or false")

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from qgan import compile_cache
+from qgan import compile_cache, xla_flags
 from qgan.builders import (
     build_gan,
     decaying_rates,
@@ -120,6 +120,8 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     """train() inside its locked run folder."""
     if config.jit_compile and config.compile_cache:
         compile_cache.enable()
+    if config.jit_compile:
+        xla_flags.set_fusion_emitters(config.xla_fusion_emitters)
     keras.utils.set_random_seed(config.seed)
     gan = build_gan(config)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

@@ -1,0 +1,92 @@
+"""XLA's fusion emitters: the flag sets XLA_FLAGS before the first compilation, the user's setting wins."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from qgan import xla_flags
+from qgan.config import TrainConfig
+from qgan.train import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py")
+OFF = "--xla_cpu_use_fusion_emitters=false"
+TINY_CIRCUIT = "--cutoff 4 --layers 1 --batch-size 8 --n-critic 1 --steps 2 --eval-every 2 --eval-samples 50"
+
+
+def test_turning_the_emitters_off_appends_one_flag_to_xla_flags(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0")
+    assert xla_flags.set_fusion_emitters(False) is False
+    assert os.environ["XLA_FLAGS"] == f"--xla_backend_optimization_level=0 {OFF}"
+    assert xla_flags.set_fusion_emitters(False) is False  # found, not appended twice
+    assert os.environ["XLA_FLAGS"] == f"--xla_backend_optimization_level=0 {OFF}"
+    monkeypatch.delenv("XLA_FLAGS")
+    assert xla_flags.set_fusion_emitters(False) is False and os.environ["XLA_FLAGS"] == OFF
+
+
+def test_turning_them_on_is_xlas_default_and_writes_nothing(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert xla_flags.set_fusion_emitters(True) is True
+    assert "XLA_FLAGS" not in os.environ
+
+
+@pytest.mark.parametrize(
+    "given, asked, in_force", [("true", False, True), ("false", True, False), ("0", True, False)]
+)
+def test_a_setting_already_in_xla_flags_wins(monkeypatch, given, asked, in_force):
+    monkeypatch.setenv("XLA_FLAGS", f"--xla_cpu_use_fusion_emitters={given}")
+    assert xla_flags.set_fusion_emitters(asked) is in_force
+    assert os.environ["XLA_FLAGS"] == f"--xla_cpu_use_fusion_emitters={given}"
+
+
+def test_the_default_is_off_and_a_run_saved_before_the_flag_had_them_on():
+    assert TrainConfig().xla_fusion_emitters is False
+    saved = TrainConfig().to_dict()
+    del saved["xla_fusion_emitters"]
+    assert TrainConfig().resume_conflicts(saved) == ["xla_fusion_emitters"]
+    assert TrainConfig(xla_fusion_emitters=True).resume_conflicts(saved) == []
+
+
+@pytest.mark.parametrize("compiled, expected", [(True, OFF), (False, "--xla_backend_optimization_level=0")])
+def test_train_sets_the_flag_only_for_a_compiled_run(tmp_path, monkeypatch, compiled, expected):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0")
+    config = TrainConfig(
+        results_dir=str(tmp_path),
+        generator="classical",
+        jit_compile=compiled,
+        batch_size=8,
+        n_critic=1,
+        steps=2,
+        eval_every=2,
+        eval_samples=50,
+        tensorboard=False,
+    )
+    train(config, log=lambda line: None)
+    assert os.environ["XLA_FLAGS"].split()[-1] == expected.split()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flag, value", [("--xla-fusion-emitters", True), ("--no-xla-fusion-emitters", False)]
+)
+def test_both_values_train_the_circuit_under_xla(tmp_path, flag, value):
+    command = [
+        sys.executable,
+        SCRIPT,
+        *TINY_CIRCUIT.split(),
+        flag,
+        "--no-tensorboard",
+        "--results-dir",
+        str(tmp_path),
+        "--run-name",
+        "emitters",
+    ]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "done at step 2" in process.stdout
+    with open(tmp_path / "emitters" / "config.json") as file:
+        saved = json.load(file)
+    assert saved["xla_fusion_emitters"] is value and saved["jit_compile"] is True
