@@ -10,6 +10,9 @@ import tensorflow as tf
 
 from qgan.engines import fock_gates
 
+# gates that are diagonal in the Fock basis: their operator is a vector of phases
+DIAGONAL_KINDS = ("Rgate", "Kgate")
+
 
 @dataclasses.dataclass(frozen=True)
 class Gate:
@@ -27,7 +30,7 @@ def apply_operator(gate: Gate, operator: tf.Tensor, state: tf.Tensor, modes: int
     if gate.kind == "BSgate":
         return _apply_beamsplitter(state, operator, gate.modes, modes)
     (mode,) = gate.modes
-    if gate.kind in ("Rgate", "Kgate"):
+    if gate.kind in DIAGONAL_KINDS:
         return _apply_diagonal(state, operator, mode, modes)
     if operator.dtype.is_floating:
         return _apply_real_single_mode(state, operator, mode, modes)

@@ -13,6 +13,7 @@ from strawberryfields.parameters import FreeParameter
 from qgan.engines import fock_gates
 from qgan.engines.base import Engine, EngineOutput
 from qgan.engines.fock_apply import (
+    DIAGONAL_KINDS,
     Gate,
     apply_operator,
     apply_to_parts,
@@ -255,7 +256,7 @@ class FockEngine(Engine):
         values = [value[(...,) + (None,) * (rank - value.shape.rank)] for value in values]
         if gate.kind == "BSgate":
             return fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
-        if gate.kind in ("Rgate", "Kgate"):
+        if gate.kind in DIAGONAL_KINDS:
             return fock_gates.number_phases(values[0], cutoff, 1 if gate.kind == "Rgate" else 2, self.dtype)
         if gate.kind == "Dgate" and gate.parameters[1] == 0.0:
             return fock_gates.real_displacement_matrix(values[0], cutoff, self.real_dtype)
@@ -284,7 +285,7 @@ class FockEngine(Engine):
                 vectors[mode] = fock_gates.squeezed_vacuum(*values, self.cutoff, self.dtype)
             return None
         operator = self._operator(gate, values)
-        if gate.kind in ("Rgate", "Kgate"):
+        if gate.kind in DIAGONAL_KINDS:
             vectors[mode] = vectors[mode] * operator
         else:
             vectors[mode] = matvec(tf.cast(operator, self.dtype), vectors[mode])

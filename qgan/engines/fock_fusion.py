@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from qgan.engines.fock_apply import Gate, apply_operator
+from qgan.engines.fock_apply import DIAGONAL_KINDS, Gate, apply_operator
 
 
 def fuse_shared_runs(
@@ -91,7 +91,7 @@ def _product(gate: Gate, operator: tf.Tensor, earlier, dtype: tf.DType) -> tuple
         the complex matrix [..., c, c] of any other product. A diagonal factor scales rows or
         columns instead of entering a matrix product.
     """
-    diagonal = gate.kind in ("Rgate", "Kgate")
+    diagonal = gate.kind in DIAGONAL_KINDS
     value = operator if diagonal else tf.cast(operator, dtype)
     if earlier is None:
         return diagonal, value
