@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from qgan.xla_flags import add_flag, flag_value
+
 FLAG = "--tf_xla_persistent_cache_directory"
 
 
@@ -24,11 +26,10 @@ def enable(directory: str | None = None) -> str:
     Returns:
         The cache directory in use.
     """
-    flags = os.environ.get("TF_XLA_FLAGS", "")
-    for token in flags.split():
-        if token.startswith(FLAG + "="):
-            return token.split("=", 1)[1]
+    given = flag_value("TF_XLA_FLAGS", FLAG)
+    if given is not None:
+        return given
     directory = directory or default_directory()
     os.makedirs(directory, exist_ok=True)
-    os.environ["TF_XLA_FLAGS"] = f"{flags} {FLAG}={directory}".strip()
+    add_flag("TF_XLA_FLAGS", FLAG, directory)
     return directory

@@ -1,10 +1,23 @@
-"""XLA compiler options a run sets in XLA_FLAGS before the process's first XLA compilation."""
+"""XLA and TensorFlow compiler flags in the environment, read and set before the first compilation."""
 
 from __future__ import annotations
 
 import os
 
 FUSION_EMITTERS = "--xla_cpu_use_fusion_emitters"
+
+
+def flag_value(variable: str, flag: str) -> str | None:
+    """The value of `flag` (e.g. "--name") in the environment variable `variable`, or None if unset."""
+    for token in os.environ.get(variable, "").split():
+        if token.startswith(flag + "="):
+            return token.split("=", 1)[1]
+    return None
+
+
+def add_flag(variable: str, flag: str, value: str) -> None:
+    """Appends `flag`=`value` to the environment variable `variable`."""
+    os.environ[variable] = f"{os.environ.get(variable, '')} {flag}={value}".strip()
 
 
 def set_fusion_emitters(enabled: bool) -> bool:
@@ -19,10 +32,9 @@ def set_fusion_emitters(enabled: bool) -> bool:
     Returns:
         The setting in force: True when the newer emitters are used.
     """
-    flags = os.environ.get("XLA_FLAGS", "")
-    for token in flags.split():
-        if token.startswith(FUSION_EMITTERS + "="):
-            return token.split("=", 1)[1].lower() not in ("false", "0")
+    given = flag_value("XLA_FLAGS", FUSION_EMITTERS)
+    if given is not None:
+        return given.lower() not in ("false", "0")
     if not enabled:
-        os.environ["XLA_FLAGS"] = f"{flags} {FUSION_EMITTERS}=false".strip()
+        add_flag("XLA_FLAGS", FUSION_EMITTERS, "false")
     return enabled
