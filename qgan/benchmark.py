@@ -419,6 +419,30 @@ def run_guard_overheads(models=GUARD_MODELS, log=print) -> list:
     return records
 
 
+def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> dict:
+    """The processor's model name and vector extensions, which decide XLA's code and its rounding.
+
+    Args:
+        cpuinfo: the kernel's processor description (Linux); elsewhere the result is empty.
+
+    Returns:
+        {"model": …, "vector_extensions": […]} (sse4*, avx*, fma), or {} without the file.
+    """
+    try:
+        with open(cpuinfo) as file:
+            text = file.read()
+    except OSError:
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    extensions = sorted(
+        flag for flag in fields.get("flags", "").split() if flag.startswith(("sse4", "avx", "fma"))
+    )
+    return {"model": fields.get("model name", ""), "vector_extensions": extensions}
+
+
 def write_report(records: list, folder: str, extra: dict | None = None) -> str:
     """Writes the records and the machine's facts as JSON into folder; returns the file's path."""
     os.makedirs(folder, exist_ok=True)
@@ -428,6 +452,7 @@ def write_report(records: list, folder: str, extra: dict | None = None) -> str:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "cpu": cpu_description(),
         },
         "engines": records,
         **(extra or {}),

@@ -132,3 +132,18 @@ def test_guard_overhead_times_every_variant_of_the_same_model():
     table = benchmark.guard_table([record]).splitlines()
     assert table[2].startswith("| mlp | tf.function | ")
     assert table[2].endswith(f"| {100 * record['keras_skip_overhead']:+.1f}% |")
+
+
+def test_the_report_names_the_processor_and_its_vector_extensions(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse2 sse4_1 avx avx2 fma avx512f aes\n\n"
+        "processor\t: 1\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse2 sse4_1 avx avx2 fma avx512f aes\n"
+    )
+    assert benchmark.cpu_description(str(cpuinfo)) == {
+        "model": "Test CPU 9000",
+        "vector_extensions": ["avx", "avx2", "avx512f", "fma", "sse4_1"],
+    }
+    assert benchmark.cpu_description(str(tmp_path / "missing")) == {}
+    path = benchmark.write_report([], str(tmp_path / "reports"))
+    assert json.loads(open(path).read())["machine"]["cpu"] == benchmark.cpu_description()
