@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from qgan import noise
 from qgan.circuits import ACTIVE_GROUPS, build_circuit
-from qgan.engines import make_engine
+from qgan.engines import TableEntry, make_engine
 from qgan.engines.measurement import outcome_count
 
 READOUTS = ("expectation", "heralded")
@@ -261,21 +261,36 @@ class QuantumGenerator(CoordinateGenerator):
         return parameters
 
     def circuit_arguments(self, z: tf.Tensor) -> dict:
-        """Free-parameter name → tensor for one batch of latent noise z of shape (batch, modes)."""
+        """Free-parameter name → argument for one batch of latent noise z of shape (batch, modes).
+
+        Each argument is a TableEntry: a gate parameter an entry of its group's (layers, size)
+        values, a latent displacement an entry of one (encodings, modes, batch) table, so that
+        the fock engine takes a parameter's layers as one slice.
+        """
         arguments = {}
         for group, value in self.gate_parameters().items():
             for layer in range(self.num_layers):
                 for index in range(self.circuit.group_sizes[group]):
-                    arguments[self.circuit.parameter_name(group, layer, index)] = value[layer, index]
+                    name = self.circuit.parameter_name(group, layer, index)
+                    arguments[name] = TableEntry(value, layer, index)
         z = tf.convert_to_tensor(z, tf.float32)
+        rows = []
         for encoding in range(self.circuit.encodings):
+            row = []
             for mode in range(self.modes):
                 displacement = self.latent_scale * z[:, mode]
                 if self.latent_weights is not None:
                     displacement = displacement * self.latent_weights[encoding, mode]
                 if encoding == 0 and mode in self.ancilla_modes:
                     displacement = displacement + self.ancilla_offset
-                arguments[self.circuit.latent_name(encoding, mode)] = displacement
+                row.append(displacement)
+            rows.append(tf.stack(row))
+        # stacked from the entries, not computed as one broadcast product, which XLA rounds otherwise
+        displacements = tf.stack(rows)
+        for encoding in range(self.circuit.encodings):
+            for mode in range(self.modes):
+                name = self.circuit.latent_name(encoding, mode)
+                arguments[name] = TableEntry(displacements, encoding, mode)
         return arguments
 
     def call(self, z, return_trace: bool = False):

@@ -428,3 +428,70 @@ def test_gates_of_one_kind_are_built_by_one_call_with_the_same_numbers():
     # one call per kind in order of first use; displacements split by shape (the per-sample latent
     # ones) and by phase (a complex one); the two beamsplitters and the two rotations share a call
     assert calls == ["Dgate", "BSgate", "Rgate", "Sgate", "Dgate", "Kgate", "Dgate"]
+
+
+def table_arguments(circuit, rng, batch=BATCH):
+    """Each group's (layers, size) and the latent (encodings, modes, batch) table as variables."""
+    tables = {
+        group: tf.Variable(rng.normal(0.0, 0.3, (circuit.layers, size)), dtype=tf.float32)
+        for group, size in circuit.group_sizes.items()
+    }
+    latent = tf.Variable(rng.uniform(-0.8, 0.8, (circuit.encodings, circuit.modes, batch)), dtype=tf.float32)
+    return tables, latent
+
+
+def named_arguments(circuit, tables, latent, entries):
+    """The free-parameter dict, each argument a TableEntry or (entries False) the sliced tensor."""
+    from qgan.engines import TableEntry
+
+    def argument(table, row, column):
+        return TableEntry(table, row, column) if entries else table[row, column]
+
+    arguments = {}
+    for group, table in tables.items():
+        for layer in range(circuit.layers):
+            for index in range(circuit.group_sizes[group]):
+                arguments[circuit.parameter_name(group, layer, index)] = argument(table, layer, index)
+    for encoding in range(circuit.encodings):
+        for mode in range(circuit.modes):
+            arguments[circuit.latent_name(encoding, mode)] = argument(latent, encoding, mode)
+    return arguments
+
+
+@pytest.mark.parametrize("engine", [FockEngine(5), StrawberryFieldsEngine(5)], ids=["fock", "sf"])
+def test_arguments_given_as_table_entries_give_the_same_outputs_and_gradients(engine):
+    circuit = build_circuit(2, 3, reupload=True)
+    tables, latent = table_arguments(circuit, np.random.default_rng(21))
+    variables = list(tables.values()) + [latent]
+    results = []
+    for entries in (False, True):
+        with tf.GradientTape() as tape:
+            output = engine.run(circuit.program, named_arguments(circuit, tables, latent, entries), BATCH)
+            value = tf.reduce_sum(output.x_means * [1.0, -0.5]) + tf.reduce_sum(output.trace)
+        gradients = tape.gradient(value, variables)
+        results.append((output.x_means.numpy(), [gradient.numpy() for gradient in gradients]))
+    (sliced, sliced_gradients), (entries, entry_gradients) = results
+    np.testing.assert_array_equal(entries, sliced)
+    for entry_gradient, sliced_gradient in zip(entry_gradients, sliced_gradients):
+        np.testing.assert_allclose(entry_gradient, sliced_gradient, rtol=1e-6, atol=1e-7)
+    assert min(np.abs(gradient).max() for gradient in sliced_gradients) > 1e-3
+
+
+def test_a_table_entry_of_the_wrong_rank_is_a_clear_error():
+    from qgan.engines import TableEntry
+
+    program = sf.Program(1)
+    with program.context as q:
+        ops.Dgate(program.params("d0")) | q[0]  # before the repeated block: traced alone
+        ops.Rgate(program.params("a0")) | q[0]
+        ops.Rgate(program.params("a1")) | q[0]  # a0 and a1: one loop, their rows as one slice
+    table = tf.zeros((2, 1, 3, 4))
+    good = {name: TableEntry(tf.zeros((2, 1)), row, 0) for row, name in enumerate(["a0", "a1"])}
+    good["d0"] = TableEntry(tf.zeros((1, 1, 3)), 0, 0)
+    assert FockEngine(4).run(program, good, 3).trace.shape == (3,)
+    message = r"argument '{}' has shape \(3, 4\); allowed: scalar or \(batch,\)"
+    with pytest.raises(ValueError, match=message.format("d0")):
+        FockEngine(4).run(program, {**good, "d0": TableEntry(table, 0, 0)}, 3)
+    wrong = {name: TableEntry(table, row, 0) for row, name in enumerate(["a0", "a1"])}
+    with pytest.raises(ValueError, match=message.format("a0")):
+        FockEngine(4).run(program, {**good, **wrong}, 3)

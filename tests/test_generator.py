@@ -278,3 +278,25 @@ def test_heralded_samples_are_the_drawn_outcomes_coordinates_eagerly_and_compile
     np.testing.assert_allclose(samples, coordinates.numpy()[np.arange(40), expected_outcomes], atol=1e-5)
     np.testing.assert_allclose(trace, expected_trace.numpy(), atol=1e-6)
     assert len(set(outcomes.tolist())) > 1
+
+
+@pytest.mark.parametrize("readout", ["expectation", "heralded"])
+def test_the_compiled_generator_grows_little_with_depth(readout):
+    def instructions(layers):
+        generator = QuantumGenerator(modes=2, layers=layers, cutoff=4, reupload=True, readout=readout, seed=0)
+        z = tf.constant(np.random.default_rng(0).uniform(-1, 1, (3, generator.latent_dim)), tf.float32)
+
+        def forward_backward(z):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(generator(z))
+            return tape.gradient(loss, generator.trainable_variables)
+
+        step = tf.function(forward_backward, jit_compile=True, autograph=False)
+        hlo = step.experimental_get_compiler_ir(z)(stage="hlo")
+        return sum(" = " in line for line in hlo.splitlines())
+
+    two, eight = instructions(2), instructions(8)
+    # each gate parameter's layers reach the engine as one slice of its weight (TableEntry): about
+    # 63 instructions per layer, where a scalar slice per layer and parameter, stacked again by
+    # the engine, took about 200
+    assert two > 2000 and (eight - two) / 6 < 80, (two, eight)

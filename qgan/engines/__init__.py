@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qgan.engines.base import Engine, EngineOutput
+from qgan.engines.base import Engine, EngineOutput, TableEntry
 from qgan.engines.fock_engine import FockEngine, UnsupportedOperationError
 from qgan.engines.sf_engine import StrawberryFieldsEngine
 
@@ -22,6 +22,7 @@ __all__ = [
     "EngineOutput",
     "FockEngine",
     "StrawberryFieldsEngine",
+    "TableEntry",
     "UnsupportedOperationError",
     "make_engine",
 ]

@@ -25,6 +25,36 @@ class EngineOutput:
     trace: tf.Tensor
 
 
+@dataclasses.dataclass(frozen=True)
+class TableEntry:
+    """An argument given as one entry of a table of arguments: table[row, column].
+
+    Engines take it wherever they take a tensor. The generator gives each gate parameter as an
+    entry of its (layers, size) weight and each latent displacement as an entry of one
+    (encodings, modes, batch) table, so the fock engine takes a parameter's successive layers as
+    one slice of the table instead of stacking a slice per layer, and the compiled step stays
+    the same size whatever the depth.
+
+    Attributes:
+        table: a tensor of rank 2 (shared arguments) or 3 (per-sample arguments, batch last).
+        row: the entry's row (a layer, or an encoding of the latent code).
+        column: the entry's column (the index within the gate group, or the mode).
+    """
+
+    table: tf.Tensor
+    row: int
+    column: int
+
+    def tensor(self) -> tf.Tensor:
+        """The entry itself: a scalar, or a (batch,) tensor."""
+        return self.table[self.row, self.column]
+
+
+def argument_tensor(value):
+    """The tensor (or number) of an argument given as one, or as a TableEntry."""
+    return value.tensor() if isinstance(value, TableEntry) else value
+
+
 class Engine(abc.ABC):
     """Runs a Strawberry Fields program in a truncated Fock space of dimension `cutoff` per mode."""
 
@@ -43,7 +73,8 @@ class Engine(abc.ABC):
 
         Args:
             program: the program; its free parameters are all named in `arguments`.
-            arguments: free-parameter name → scalar tensor (shared by the batch) or (batch,) tensor.
+            arguments: free-parameter name → scalar tensor (shared by the batch) or (batch,) tensor,
+                either given as a TableEntry.
             batch_size: number of samples in the batch.
 
         Returns:

@@ -11,7 +11,7 @@ from strawberryfields import ops
 from strawberryfields.parameters import FreeParameter
 
 from qgan.engines import fock_gates
-from qgan.engines.base import Engine, EngineOutput
+from qgan.engines.base import Engine, EngineOutput, TableEntry, argument_tensor
 from qgan.engines.fock_apply import (
     DIAGONAL_KINDS,
     Gate,
@@ -168,13 +168,16 @@ class FockEngine(Engine):
         if isinstance(parameter, str):
             if parameter not in arguments:
                 raise KeyError(f"no argument given for free parameter {parameter!r}")
-            value = tf.cast(arguments[parameter], self.real_dtype)
-            if value.shape.rank not in (0, 1):
-                raise ValueError(
-                    f"argument {parameter!r} has shape {value.shape}; allowed: scalar or (batch,)"
-                )
-            return value
+            return self._value_of(parameter, argument_tensor(arguments[parameter]))
         return tf.constant(parameter, self.real_dtype)
+
+    def _value_of(self, parameter: str, value, rank: int = 0) -> tf.Tensor:
+        """An argument (with `rank` leading axes over repetitions) cast to the real dtype and checked."""
+        value = tf.cast(value, self.real_dtype)
+        if value.shape.rank - rank not in (0, 1):
+            shape = value.shape[rank:]
+            raise ValueError(f"argument {parameter!r} has shape {shape}; allowed: scalar or (batch,)")
+        return value
 
     def run(self, program: sf.Program, arguments: dict, batch_size: int) -> EngineOutput:
         state = self.ket(program, arguments, batch_size)
@@ -301,6 +304,18 @@ class FockEngine(Engine):
 
     def _stacked(self, parameters: list, arguments: dict, batch_size) -> tf.Tensor:
         """One parameter of the repeated block at every repetition: (repetitions,) or (repetitions, batch)."""
+        entries = [arguments.get(name) if isinstance(name, str) else None for name in parameters]
+        first = entries[0]
+        if isinstance(first, TableEntry) and all(
+            isinstance(entry, TableEntry)
+            and entry.table is first.table
+            and (entry.row, entry.column) == (first.row + offset, first.column)
+            for offset, entry in enumerate(entries)
+        ):
+            # successive rows of one column: one slice of the table, not a stack of one per row
+            return self._value_of(
+                parameters[0], first.table[first.row : first.row + len(entries), first.column], rank=1
+            )
         values = [self._value(parameter, arguments) for parameter in parameters]
         if len({value.shape.rank for value in values}) > 1:
             values = [tf.broadcast_to(value, tf.reshape(batch_size, (1,))) for value in values]

@@ -7,7 +7,7 @@ import logging
 import strawberryfields as sf
 import tensorflow as tf
 
-from qgan.engines.base import Engine, EngineOutput
+from qgan.engines.base import Engine, EngineOutput, argument_tensor
 
 
 class _DropComplexCastWarning(logging.Filter):
@@ -27,6 +27,7 @@ class StrawberryFieldsEngine(Engine):
     supports_graph = False
 
     def _state(self, program: sf.Program, arguments: dict, batch_size: int):
+        arguments = {name: argument_tensor(value) for name, value in arguments.items()}
         options = {"cutoff_dim": self.cutoff}
         if batch_size > 1:
             options["batch_size"] = batch_size
