@@ -25,15 +25,15 @@ class EngineOutput:
     trace: tf.Tensor
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TableEntry:
     """An argument given as one entry of a table of arguments: table[row, column].
 
     Engines take it wherever they take a tensor. The generator gives each gate parameter as an
     entry of its (layers, size) weight and each latent displacement as an entry of one
     (encodings, modes, batch) table, so the fock engine takes a parameter's successive layers as
-    one slice of the table instead of stacking a slice per layer, and the compiled step stays
-    the same size whatever the depth.
+    one slice of the table instead of stacking a slice per layer, and the compiled step grows
+    little with depth.
 
     Attributes:
         table: a tensor of rank 2 (shared arguments) or 3 (per-sample arguments, batch last).
