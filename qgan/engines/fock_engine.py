@@ -269,8 +269,11 @@ class FockEngine(Engine):
         groups = {}
         for position, (gate, arguments) in enumerate(zip(gates, values)):
             # the kind decides the builder, the shapes whether the arguments stack
-            real = gate.kind == "Dgate" and gate.parameters[1] == 0.0
-            key = (gate.kind, real, tuple(tuple(argument.shape) for argument in arguments))
+            key = (
+                gate.kind,
+                _is_real_displacement(gate),
+                tuple(tuple(argument.shape) for argument in arguments),
+            )
             groups.setdefault(key, []).append(position)
         operators = [None] * len(gates)
         for positions in groups.values():
@@ -296,7 +299,7 @@ class FockEngine(Engine):
             return fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
         if gate.kind in DIAGONAL_KINDS:
             return fock_gates.number_phases(values[0], cutoff, 1 if gate.kind == "Rgate" else 2, self.dtype)
-        if gate.kind == "Dgate" and gate.parameters[1] == 0.0:
+        if _is_real_displacement(gate):
             return fock_gates.real_displacement_matrix(values[0], cutoff, self.real_dtype)
         if gate.kind == "Dgate":
             return fock_gates.displacement_matrix(*values, cutoff, self.dtype)
@@ -355,6 +358,11 @@ class FockEngine(Engine):
                 axes = letters[:mode]
                 state = tf.einsum(f"z{axes},z{letters[mode]}->z{axes}{letters[mode]}", state, vector)
         return state
+
+
+def _is_real_displacement(gate: Gate) -> bool:
+    """A displacement whose phase is the number 0: its matrix is real."""
+    return gate.kind == "Dgate" and gate.parameters[1] == 0.0
 
 
 def _common_number(parameters: list):
