@@ -347,9 +347,11 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from qgan.guard import NonFiniteError
+    from qgan.heap import freeze_imports
     from qgan.targets import DataError
     from qgan.train import train
 
+    freeze_imports()
     try:
         result = train(config, log=lambda line: print(line, flush=True))
     except (ConfigError, DataError) as error:

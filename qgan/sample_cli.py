@@ -77,8 +77,10 @@ def main(argv=None) -> int:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from qgan.heap import freeze_imports
     from qgan.saved_generator import load_run
 
+    freeze_imports()
     try:
         generator = load_run(args.run)
     except ConfigError as error:

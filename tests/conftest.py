@@ -1,4 +1,4 @@
-"""Shared test set-up: quiet TensorFlow, a fresh compile cache, fast XLA compiles, slow tests first."""
+"""Shared test set-up: quiet TensorFlow, a fresh compile cache, fast XLA compiles, a frozen heap."""
 
 import atexit
 import os
@@ -16,6 +16,13 @@ atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import pytest  # noqa: E402
+
+from qgan.heap import freeze_imports  # noqa: E402
+
+
+def pytest_collection_finish(session):
+    """Freezes what collecting imported (TensorFlow, Strawberry Fields, ...) out of the collector's walks."""
+    freeze_imports()
 
 
 def pytest_collection_modifyitems(items):
