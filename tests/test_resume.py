@@ -4,6 +4,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -232,8 +233,6 @@ def test_bad_input_is_refused_and_the_earlier_run_is_untouched(argv, message, go
 
 @pytest.mark.slow
 def test_a_corrupt_checkpoint_is_a_clear_error_that_changes_nothing(good_run, tmp_path, capsys):
-    import shutil
-
     results, _ = good_run
     copy = tmp_path / "copy"
     shutil.copytree(os.path.join(results, "good"), copy / "good")
@@ -326,18 +325,18 @@ def result_weights(run_dir):
     return [weight.numpy() for weight in load_run(run_dir).weights] + load_critic(run_dir)
 
 
-class CrashAfter(keras.callbacks.Callback):
-    """Raises after training step `step` (batch indices restart with every epoch, so it counts)."""
+class CopyAfter(keras.callbacks.Callback):
+    """Copies the run folder after training step `step`: what a crash at that moment leaves behind."""
 
-    def __init__(self, step):
+    def __init__(self, step, run_dir, destination):
         super().__init__()
-        self.step = step
+        self.step, self.run_dir, self.destination = step, run_dir, destination
         self.count = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.count += 1
+        self.count += 1  # batch indices restart with every epoch, so it counts
         if self.count == self.step:
-            raise RuntimeError("crash")
+            shutil.copytree(self.run_dir, self.destination)
 
 
 @pytest.mark.slow
@@ -345,14 +344,19 @@ def test_resume_between_evaluations_is_exact_under_xla_with_a_decaying_schedule(
     # checkpoints every 3 steps, evaluations every 4: the running means of steps 1-3 live in the
     # checkpoint at step 3, so the resumed run's row at step 4 averages steps 1-4 as the whole run's.
     # Exact to the bit: the same compiled step on the same restored state, the guards' branches
-    # included (their fast and general branches round differently)
+    # included (their fast and general branches round differently). The broken run is the whole
+    # run's folder as it stood after step 5 (a crashed or killed run leaves that; the killed-run
+    # test above kills a process), resumed under another name
     config = dict(TINY, jit_compile=True, n_critic=1, steps=8, eval_every=4, checkpoint_every=3)
     config.update(lr_schedule="cosine", lr_schedule_players="both")
-    whole = train(TrainConfig(results_dir=str(tmp_path), run_name="whole", **config), log=lambda line: None)
-    broken = TrainConfig(results_dir=str(tmp_path), run_name="broken", **config)
-    with pytest.raises(RuntimeError, match="crash"):
-        train(broken, log=lambda line: None, callbacks=[CrashAfter(step=5)])
+    snapshot = CopyAfter(step=5, run_dir=str(tmp_path / "whole"), destination=str(tmp_path / "broken"))
+    whole = train(
+        TrainConfig(results_dir=str(tmp_path), run_name="whole", **config),
+        log=lambda line: None,
+        callbacks=[snapshot],
+    )
     assert [int(row["step"]) for row in metric_rows(str(tmp_path / "broken"))] == [4]
+    broken = TrainConfig(results_dir=str(tmp_path), run_name="broken", **config)
     resumed = train(broken, log=lambda line: None)
     assert resumed.resumed_from == 3
     assert [row["step"] for row in resumed.metrics] == [row["step"] for row in whole.metrics] == [4, 8]
