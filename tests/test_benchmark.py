@@ -2,14 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+from run_scripts import run_script
 
 from qgan import benchmark
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def record(mode, pass_s, iteration_s, cutoff=8):
@@ -74,29 +71,11 @@ def test_measure_rejects_an_unknown_mode():
 
 @pytest.mark.slow
 def test_script_writes_a_report_with_ratios(tmp_path):
-    process = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "scripts", "benchmark.py"),
-            "--cutoffs",
-            "4",
-            "--layers",
-            "1",
-            "--batches",
-            "4",
-            "--n-critic",
-            "2",
-            "--engines",
-            "sf,fock-graph",
-            "--guard",
-            "no",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    process = run_script(
+        "benchmark.py",
+        "--cutoffs", "4", "--layers", "1", "--batches", "4", "--n-critic", "2",
+        "--engines", "sf,fock-graph", "--guard", "no", "--output-dir", tmp_path,
+    )  # fmt: skip
     assert process.returncode == 0, process.stderr[-2000:]
     assert "| 4 | 1 | 4 | fock-graph |" in process.stdout
     (report_name,) = os.listdir(tmp_path)
@@ -111,12 +90,7 @@ def test_script_writes_a_report_with_ratios(tmp_path):
 
 
 def test_script_rejects_an_unknown_engine():
-    process = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "benchmark.py"), "--engines", "sf,warp"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    process = run_script("benchmark.py", "--engines", "sf,warp", timeout=120)
     assert process.returncode == 2
     assert "--engines: unknown warp; allowed: sf, fock-eager, fock-graph, fock-xla" in process.stderr
 

@@ -2,17 +2,13 @@
 
 import dataclasses
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from run_scripts import TRAIN, run_script
 
 from qgan import cli
 from qgan.config import ENGINE_NAMES, ConfigError, TrainConfig
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py")
 
 
 def run_main(argv, capsys):
@@ -111,12 +107,7 @@ def test_bad_input_is_a_one_line_error_with_status_2(argv, message, files, capsy
 @pytest.mark.slow
 def test_script_errors_have_no_traceback(files):
     for argv in (["--g-lr", "-1"], ["--dataset", "file", "--data", files["three_columns.csv"]]):
-        process = subprocess.run(
-            [sys.executable, SCRIPT, *argv, "--results-dir", files["results"]],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        process = run_script(TRAIN, *argv, "--results-dir", files["results"], timeout=120)
         assert process.returncode == 2
         assert "Traceback" not in process.stderr
         error_lines = [line for line in process.stderr.splitlines() if "error:" in line]
@@ -222,19 +213,16 @@ def test_a_run_folder_held_by_another_process_is_a_one_line_error(tmp_path):
         "2",
     ]
     with lock:
-        process = subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120)
+        process = run_script(TRAIN, *argv, timeout=120)
         assert process.returncode == 2, process.stderr[-2000:]
         (line,) = [line for line in process.stderr.splitlines() if "error:" in line]
         assert f"another process (pid {os.getpid()}) is training in {run_dir}" in line
         assert os.listdir(run_dir) == [LOCK_FILE]  # the second process wrote nothing
     # released: the same folder can now be trained in
-    process = subprocess.run(
-        [sys.executable, SCRIPT, *argv, "--eval-every", "2", "--eval-samples", "20", "--batch-size", "4"]
-        + ["--no-jit-compile"],
-        capture_output=True,
-        text=True,
+    process = run_script(
+        TRAIN, *argv, "--eval-every", "2", "--eval-samples", "20", "--batch-size", "4", "--no-jit-compile",
         timeout=300,
-    )
+    )  # fmt: skip
     assert process.returncode == 0, process.stderr[-2000:]
     assert "config.json" in os.listdir(run_dir)
 

@@ -1,16 +1,13 @@
 """XLA's persistent compilation cache: a compiled run writes it, --no-compile-cache does not."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
+from run_scripts import TRAIN, run_script
 
 from qgan import compile_cache
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py")
 TINY = "--generator classical --batch-size 8 --n-critic 1 --steps 2 --eval-every 2 --eval-samples 50"
 
 
@@ -30,16 +27,8 @@ def test_enable_sets_the_flag_once_and_keeps_a_directory_already_given(tmp_path,
 def test_a_compiled_run_fills_the_cache_unless_told_not_to(tmp_path, flag, writes):
     environment = {key: value for key, value in os.environ.items() if key != "TF_XLA_FLAGS"}
     environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    command = [
-        sys.executable,
-        SCRIPT,
-        *TINY.split(),
-        flag,
-        "--no-tensorboard",
-        "--results-dir",
-        str(tmp_path / "runs"),
-    ]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+    flags = [*TINY.split(), flag, "--no-tensorboard", "--results-dir", tmp_path / "runs"]
+    process = run_script(TRAIN, *flags, env=environment)
     assert process.returncode == 0, process.stderr[-2000:]
     folder = tmp_path / "cache" / "qgan" / "xla" / f"tf-{tf.__version__}"
     entries = os.listdir(folder) if folder.exists() else []

@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_scripts import TRAIN, run_script, start_script
 
 from qgan import cli
 from qgan.config import TrainConfig
@@ -21,20 +20,11 @@ from qgan.critic import build_critic
 from qgan.saved_generator import load_run
 from qgan.train import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py")
 TINY_FLAGS = [
     "--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "2",
     "--eval-samples", "100", "--no-jit-compile",
 ]  # fmt: skip
 TINY = dict(layers=1, cutoff=5, batch_size=8, n_critic=2, eval_samples=100, jit_compile=False)
-
-
-def run_script(*flags, wait=True):
-    command = [sys.executable, SCRIPT, *flags]
-    if not wait:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
 def metric_rows(run_dir):
@@ -61,15 +51,15 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     results = str(tmp_path)
     flags = [*TINY_FLAGS, "--steps", "200", "--eval-every", "50", "--checkpoint-every", "50"]
     flags += ["--results-dir", results]
-    whole = run_script(*flags, "--run-name", "whole", wait=False)  # independent of the other: run beside it
-    process = run_script(*flags, "--run-name", "killed", wait=False)
+    whole = start_script(TRAIN, *flags, "--run-name", "whole")  # independent of the other: run beside it
+    process = start_script(TRAIN, *flags, "--run-name", "killed")
     wait_for(os.path.join(results, "killed", "checkpoints", "checkpoint"), process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     killed_at = max(int(row["step"]) for row in metric_rows(os.path.join(results, "killed")))
     assert killed_at < 200, "the run finished before it was killed; the test needs more steps"
 
-    resumed = run_script(*flags, "--run-name", "killed")
+    resumed = run_script(TRAIN, *flags, "--run-name", "killed")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming at step" in resumed.stdout
     _, whole_stderr = whole.communicate(timeout=600)
@@ -97,7 +87,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
 def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_plots(tmp_path):
     results = str(tmp_path)
     flags = [*TINY_FLAGS, "--steps", "1000000", "--eval-every", "50", "--checkpoint-every", "1000"]
-    process = run_script(*flags, "--results-dir", results, "--run-name", "stopped", wait=False)
+    process = start_script(TRAIN, *flags, "--results-dir", results, "--run-name", "stopped")
     run_dir = os.path.join(results, "stopped")
     wait_for(os.path.join(run_dir, "metrics.csv"), process)
     process.send_signal(signal.SIGINT)

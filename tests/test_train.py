@@ -2,20 +2,17 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_scripts import TRAIN, run_script
 
 from qgan.config import TrainConfig
 from qgan.coverage import mode_coverage
 from qgan.run_folder import METRIC_COLUMNS, PLOT_FILES, read_metrics
 from qgan.targets import ring
 from qgan.train import train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY = dict(layers=1, cutoff=8, batch_size=8, n_critic=2, steps=4, eval_every=2, eval_samples=100)
 
@@ -79,40 +76,14 @@ def test_script_trains_a_file_dataset_with_centres(tmp_path):
     points = centers[rng.integers(0, 2, 400)] + rng.normal(0, 0.05, (400, 2))
     np.savetxt(tmp_path / "points.csv", points, delimiter=",", header="x,y", comments="")
     np.save(tmp_path / "centers.npy", centers)
-    process = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py"),
-            "--dataset",
-            "file",
-            "--data",
-            str(tmp_path / "points.csv"),
-            "--centers",
-            str(tmp_path / "centers.npy"),
-            "--layers",
-            "1",
-            "--cutoff",
-            "5",
-            "--batch-size",
-            "8",
-            "--n-critic",
-            "1",
-            "--steps",
-            "2",
-            "--eval-every",
-            "2",
-            "--eval-samples",
-            "50",
-            "--results-dir",
-            str(tmp_path / "results"),
-            "--run-name",
-            "mine",
-            "--no-jit-compile",
-        ],
-        capture_output=True,
-        text=True,
+    process = run_script(
+        TRAIN,
+        "--dataset", "file", "--data", tmp_path / "points.csv", "--centers", tmp_path / "centers.npy",
+        "--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "1", "--steps", "2",
+        "--eval-every", "2", "--eval-samples", "50", "--results-dir", tmp_path / "results",
+        "--run-name", "mine", "--no-jit-compile",
         timeout=300,
-    )
+    )  # fmt: skip
     assert process.returncode == 0, process.stderr[-2000:]
     assert "done at step 2 in" in process.stdout and "/2 modes captured" in process.stdout
     assert json.loads((tmp_path / "results" / "mine" / "config.json").read_text())["jit_compile"] is False

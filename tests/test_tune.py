@@ -6,8 +6,6 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -15,6 +13,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from run_scripts import run_script, start_script
 
 from qgan.tune import cli
 from qgan.tune.report import heatmap_cells
@@ -22,8 +21,7 @@ from qgan.tune.runs import child_environment, run_training
 from qgan.tune.space import SpaceError, parse_space
 from qgan.tune.study import Heartbeat, reclaim_abandoned
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "tune.py")
+TUNE = "tune.py"
 
 
 @pytest.fixture
@@ -122,12 +120,7 @@ def test_two_machines_on_one_storage_finish_a_grid_without_running_a_trial_twice
         *far_cluster, "--steps", "20", "--eval-every", "10", "--g-lr", "choice:1e-2,1e-3",
         "--critic-units", "choice:16,16/32", "--study", "shared", "--output-dir", str(output),
     ]  # fmt: skip
-    machines = [
-        subprocess.Popen(
-            [sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
+    machines = [start_script(TUNE, *flags) for _ in range(2)]
     for machine in machines:
         stdout, stderr = machine.communicate(timeout=600)
         assert machine.returncode == 0, stderr[-2000:]
@@ -182,9 +175,7 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
         *far_cluster, "--eval-every", "10", "--steps", "choice:20,400", "--study", "stopped",
         "--output-dir", str(output), "--pruner", "none",
     ]  # fmt: skip
-    first = subprocess.Popen(
-        [sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    first = start_script(TUNE, *flags)
     study_dir = str(output / "stopped")
     deadline = time.time() + 300
     while run_dir_of(study_dir, 400) is None:  # trial 0 (20 steps) is done, trial 1 has evaluated
@@ -203,7 +194,7 @@ def test_an_interrupted_study_continues_without_rerunning_a_finished_trial(tmp_p
         stopped_at = json.load(handle)["step"]
     assert 0 < stopped_at < 400
 
-    again = subprocess.run([sys.executable, SCRIPT, *flags], capture_output=True, text=True, timeout=600)
+    again = run_script(TUNE, *flags)
     assert again.returncode == 0, again.stderr[-2000:]
     assert [(row["trial"], row["steps"], row["state"]) for row in summary_rows(study_dir)] == [
         ("0", "20", "completed"), ("1", "400", "interrupted"), ("2", "400", "completed"),
@@ -304,12 +295,7 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
         *far_cluster, "--eval-every", "10", "--checkpoint-every", "10", "--steps", "300",
         "--study", "killed", "--output-dir", str(output), "--pruner", "none",
     ]  # fmt: skip
-    lost = subprocess.Popen(
-        [sys.executable, SCRIPT, *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    lost = start_script(TUNE, *flags, start_new_session=True)
     study_dir = str(output / "killed")
     deadline = time.time() + 300
     while run_dir_of(study_dir, 300) is None or not os.path.exists(
@@ -327,14 +313,12 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
     lost.communicate(timeout=60)
     killed_dir = run_dir_of(study_dir, 300)
 
-    patient = subprocess.run([sys.executable, SCRIPT, *flags], capture_output=True, text=True, timeout=600)
+    patient = run_script(TUNE, *flags)
     assert patient.returncode == 0, patient.stderr[-2000:]
     assert "abandoned" not in patient.stdout and "trial 1" not in patient.stdout  # the trial is still young
 
     time.sleep(1.5)
-    again = subprocess.run(
-        [sys.executable, SCRIPT, *flags, "--stale-after", "1"], capture_output=True, text=True, timeout=600
-    )
+    again = run_script(TUNE, *flags, "--stale-after", "1")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "trial 0 abandoned (no heartbeat for " in again.stdout
     assert [(row["trial"], row["state"]) for row in summary_rows(study_dir)] == [
@@ -361,9 +345,7 @@ def test_kill_stops_a_study_like_ctrl_c(tmp_path, far_cluster):
         "--output-dir",
         str(output),
     ]
-    study = subprocess.Popen(
-        [sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    study = start_script(TUNE, *flags)
     study_dir = str(output / "termed")
     deadline = time.time() + 300
     while run_dir_of(study_dir, 2000) is None:

@@ -2,17 +2,14 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+from run_scripts import TRAIN, run_script
 
 from qgan import xla_flags
 from qgan.config import TrainConfig
 from qgan.train import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "train_coordinate_quantum_gan.py")
 OFF = "--xla_cpu_use_fusion_emitters=false"
 TINY_CIRCUIT = "--cutoff 4 --layers 1 --batch-size 8 --n-critic 1 --steps 2 --eval-every 2 --eval-samples 50"
 
@@ -73,18 +70,16 @@ def test_train_sets_the_flag_only_for_a_compiled_run(tmp_path, monkeypatch, comp
     "flag, value", [("--xla-fusion-emitters", True), ("--no-xla-fusion-emitters", False)]
 )
 def test_both_values_train_the_circuit_under_xla(tmp_path, flag, value):
-    command = [
-        sys.executable,
-        SCRIPT,
+    flags = [
         *TINY_CIRCUIT.split(),
         flag,
         "--no-tensorboard",
         "--results-dir",
-        str(tmp_path),
+        tmp_path,
         "--run-name",
         "emitters",
     ]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    process = run_script(TRAIN, *flags)
     assert process.returncode == 0, process.stderr[-2000:]
     assert "done at step 2" in process.stdout
     with open(tmp_path / "emitters" / "config.json") as file:
