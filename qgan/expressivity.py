@@ -169,8 +169,10 @@ def main(argv=None, log=print) -> int:
     from qgan.classical_generator import ClassicalGenerator
     from qgan.files import write_atomic
     from qgan.generator import QuantumGenerator
+    from qgan.heap import freeze_imports
     from qgan.targets import ring
 
+    freeze_imports()
     parser = argparse.ArgumentParser(
         prog="expressivity.py",
         description="Fit generators by regression to a map that sends each angular sector of the latent "
