@@ -257,13 +257,24 @@ def _beamsplitter_spectrum(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     )
 
 
-def _beamsplitter_entries(theta: tf.Tensor, cutoff: int) -> tf.Tensor:
-    """The entries of B(θ, 0) that can be non-zero, then one zero: shape theta.shape + (E + 1,)."""
+def _beamsplitter_entries(theta: tf.Tensor, cutoff: int, positions: np.ndarray) -> tf.Tensor:
+    """Entries of B(θ, 0) at `positions` (indices among the E that can be non-zero, E for a zero).
+
+    The coefficient tables are indexed before the product, so the entries come out in place from
+    one contraction: a gather after it would have a scatter for its gradient, which XLA's CPU
+    backend runs as a loop with one iteration per index (960 at cutoff 8).
+
+    Returns:
+        Tensor of shape theta.shape + positions.shape.
+    """
     frequencies, _, cosine_parts, sine_parts = _beamsplitter_spectrum(cutoff)
     angles = theta[..., None] * tf.constant(frequencies, theta.dtype)
-    filled = tf.tensordot(tf.cos(angles), tf.constant(cosine_parts, theta.dtype), axes=1)
-    filled += tf.tensordot(tf.sin(angles), tf.constant(sine_parts, theta.dtype), axes=1)
-    return tf.concat([filled, tf.zeros_like(filled[..., :1])], axis=-1)
+    filled = None
+    for waves, parts in ((tf.cos(angles), cosine_parts), (tf.sin(angles), sine_parts)):
+        table = np.concatenate([parts, np.zeros((len(frequencies), 1))], axis=1)[:, positions]
+        term = tf.tensordot(waves, tf.constant(table, theta.dtype), axes=1)
+        filled = term if filled is None else filled + term
+    return filled
 
 
 @functools.cache
@@ -311,9 +322,7 @@ def beamsplitter_blocks(theta, phi, cutoff: int, dtype: tf.DType = tf.complex64)
     real = _real_dtype(dtype)
     _, _, entry_positions = block_layout(cutoff)
     theta, phi = _as_real(theta, dtype), _as_real(phi, dtype)
-    blocks = tf.cast(
-        tf.gather(_beamsplitter_entries(theta, cutoff), tf.constant(entry_positions), axis=-1), dtype
-    )
+    blocks = tf.cast(_beamsplitter_entries(theta, cutoff, entry_positions), dtype)
     slots = tf.constant(np.arange(cutoff), real)
     phase_angle = phi[..., None, None] * (slots[None, :] - slots[:, None])
     phase = tf.complex(tf.cos(phase_angle), tf.sin(phase_angle))
@@ -333,9 +342,7 @@ def beamsplitter_matrix(theta, phi, cutoff: int, dtype: tf.DType = tf.complex64)
     real = _real_dtype(dtype)
     _, positions, _, _ = _beamsplitter_spectrum(cutoff)
     theta, phi = _as_real(theta, dtype), _as_real(phi, dtype)
-    flat = tf.gather(_beamsplitter_entries(theta, cutoff), tf.constant(positions), axis=-1)
-    shape = tf.concat([tf.shape(flat)[:-1], [cutoff] * 4], axis=0)
-    matrix = tf.cast(tf.reshape(flat, shape), dtype)
+    matrix = tf.cast(_beamsplitter_entries(theta, cutoff, positions.reshape((cutoff,) * 4)), dtype)
     levels = tf.constant(np.arange(cutoff), real)
     # phase e^{iφ(n1 − m1)} on entry [m1, m2, n1, n2]
     phase_angle = phi[..., None, None] * (levels[None, :] - levels[:, None])
