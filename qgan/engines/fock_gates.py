@@ -224,7 +224,8 @@ def _beamsplitter_spectrum(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     Returns:
         frequencies (F,); positions (cutoff⁴,): for each flat entry of the (cutoff², cutoff²)
         matrix, its index among the E entries that can be non-zero, or E for a zero; and the
-        cosine and sine coefficients of those entries, each (F, E).
+        cosine and sine coefficients of those entries, each (F, E + 1), the last column zero (the
+        entry E that positions give for a zero).
     """
     size = cutoff * cutoff
     largest = 2 * cutoff - 2
@@ -249,11 +250,12 @@ def _beamsplitter_spectrum(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     entries = np.flatnonzero(totals[:, None] == totals[None, :])
     positions = np.full(size * size, len(entries), np.int32)
     positions[entries] = np.arange(len(entries))
+    zero = np.zeros((largest + 1, 1))
     return (
         np.arange(largest + 1, dtype=np.float64),
         positions,
-        cosine_parts.reshape(largest + 1, -1)[:, entries],
-        sine_parts.reshape(largest + 1, -1)[:, entries],
+        np.concatenate([cosine_parts.reshape(largest + 1, -1)[:, entries], zero], axis=1),
+        np.concatenate([sine_parts.reshape(largest + 1, -1)[:, entries], zero], axis=1),
     )
 
 
@@ -271,8 +273,7 @@ def _beamsplitter_entries(theta: tf.Tensor, cutoff: int, positions: np.ndarray) 
     angles = theta[..., None] * tf.constant(frequencies, theta.dtype)
     filled = None
     for waves, parts in ((tf.cos(angles), cosine_parts), (tf.sin(angles), sine_parts)):
-        table = np.concatenate([parts, np.zeros((len(frequencies), 1))], axis=1)[:, positions]
-        term = tf.tensordot(waves, tf.constant(table, theta.dtype), axes=1)
+        term = tf.tensordot(waves, tf.constant(parts[:, positions], theta.dtype), axes=1)
         filled = term if filled is None else filled + term
     return filled
 
@@ -293,7 +294,7 @@ def block_layout(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     blocks = 2 * cutoff - 1
     _, positions, cosine_parts, _ = _beamsplitter_spectrum(cutoff)
-    zero_entry = cosine_parts.shape[1]
+    zero_entry = cosine_parts.shape[1] - 1  # the tables' last, zero column
     into_blocks = np.full((blocks, cutoff), cutoff * cutoff)
     out_of_blocks = np.zeros(cutoff * cutoff, np.int32)
     for total in range(blocks):
