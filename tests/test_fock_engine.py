@@ -329,6 +329,42 @@ def test_fused_and_gate_by_gate_layers_give_the_same_outputs_and_gradients(modes
     assert np.abs(gate_gradients).max() > 0.1  # the comparison is not of zeros
 
 
+
+def test_every_kind_of_shared_run_fuses_to_the_gate_by_gate_result():
+    """Complex displacement and squeezing, phases between matrices on one mode, reversed and distant
+    beamsplitters with and without a phase, a run of phases alone: fused as gate by gate."""
+    program = sf.Program(3)
+    names = ["latent", "rotation", "squeeze", "theta", "phi", "kerr"]
+    latent, rotation, squeeze, theta, phi, kerr = program.params(*names)
+    with program.context as q:
+        for repetition in range(3):
+            ops.Dgate(latent, 0.0) | q[1]  # per sample
+            ops.Rgate(rotation) | q[0]
+            ops.Dgate(0.3 - 0.1 * repetition, 0.4) | q[0]
+            ops.Rgate(0.2 * repetition - 0.5) | q[0]  # between two matrices of mode 0
+            ops.Sgate(squeeze, 0.5) | q[1]
+            ops.Sgate(0.1 + 0.05 * repetition) | q[2]
+            ops.BSgate(theta, phi) | (q[2], q[0])
+            ops.Kgate(kerr) | q[1]
+            ops.BSgate(0.4, 0.0) | (q[0], q[1])
+            ops.Dgate(latent, 0.0) | q[2]  # per sample
+            ops.Rgate(0.3) | q[0]  # a run of phases alone
+            ops.Kgate(kerr) | q[2]
+    rng = np.random.default_rng(3)
+    arguments = {name: tf.Variable(rng.normal(0.0, 0.4), dtype=tf.float64) for name in names[1:]}
+    arguments["latent"] = tf.Variable(rng.uniform(-0.6, 0.6, BATCH), dtype=tf.float64)
+    weights = tf.constant(rng.normal(size=3), tf.float64)
+    circuit = types.SimpleNamespace(program=program)
+    fused, fused_gradients = value_and_gradients(FockEngine(4, tf.complex128), circuit, arguments, weights)
+    gates, gate_gradients = value_and_gradients(
+        FockEngine(4, tf.complex128, fuse=False), circuit, arguments, weights
+    )
+    assert FockEngine(4).fuses(3)
+    np.testing.assert_allclose(fused.x_means.numpy(), gates.x_means.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fused.trace.numpy(), gates.trace.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fused_gradients, gate_gradients, rtol=1e-10, atol=1e-12)
+    assert np.abs(gate_gradients).min() > 1e-3  # every argument moves the output
+
 def test_a_fused_block_is_one_matrix_product_per_layer():
     circuit = build_circuit(2, 3, reupload=True)
     arguments = random_arguments(circuit, np.random.default_rng(0))
@@ -421,7 +457,12 @@ def test_gates_of_one_kind_are_built_by_one_call_with_the_same_numbers():
     alone = [engine._operator(gate, arguments) for gate, arguments in zip(gates, values)]
     calls = []
     build = engine._operator
-    engine._operator = lambda gate, arguments: calls.append(gate.kind) or build(gate, arguments)
+
+    def counted(gate, arguments, dense=False):
+        calls.append(gate.kind)
+        return build(gate, arguments, dense)
+
+    engine._operator = counted
     together = engine._operators(gates, values)
     for one, other in zip(alone, together):
         np.testing.assert_array_equal(one.numpy(), other.numpy())

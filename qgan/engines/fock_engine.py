@@ -22,7 +22,7 @@ from qgan.engines.fock_apply import (
     real_product_matrix,
     to_parts,
 )
-from qgan.engines.fock_fusion import fuse_shared_runs
+from qgan.engines.fock_fusion import fuse_shared_runs, fused_positions, split_beamsplitters
 
 _GATE_KINDS = {
     ops.BSgate: "BSgate",
@@ -223,9 +223,15 @@ class FockEngine(Engine):
         ]
 
         # every repetition's gate matrices, built at once outside the loop
-        operators = self._operators(template, stacked)
-        if self.fuses(modes):
+        shared = [all(value.shape.rank == 1 for value in values) for values in stacked]
+        fused = fused_positions(shared) if self.fuses(modes) else set()
+        if fused:
+            template, stacked, fused = split_beamsplitters(template, stacked, fused)
             shared = [all(value.shape.rank == 1 for value in values) for values in stacked]
+        operators = self._operators(
+            template, stacked, [position in fused for position in range(len(template))]
+        )
+        if fused:
             template, operators = fuse_shared_runs(
                 template, operators, shared, looped, modes, self.cutoff, self.dtype
             )
@@ -251,7 +257,7 @@ class FockEngine(Engine):
         state = tf.foldl(repeat, operators, initializer=state)
         return from_parts(state) if apply is apply_to_parts else state
 
-    def _operators(self, gates: list[Gate], values: list) -> list:
+    def _operators(self, gates: list[Gate], values: list, fused: list | None = None) -> list:
         """The operator of each gate, those of one kind and argument shapes built by one call.
 
         A layer holds several gates of each kind (two beamsplitters, a rotation per mode and
@@ -262,39 +268,53 @@ class FockEngine(Engine):
         Args:
             gates: the gates, numbers kept only where every repetition shares them.
             values: each gate's arguments, each (repetitions,) or (repetitions, batch).
+            fused: for each gate, whether it will be fused (fuse_shared_runs): a fused beamsplitter
+                is built as its dense matrix, not by blocks.
 
         Returns:
             The operators, in the order of `gates`.
         """
+        fused = fused or [False] * len(gates)
         groups = {}
         for position, (gate, arguments) in enumerate(zip(gates, values)):
             # the kind decides the builder, the shapes whether the arguments stack
             key = (
                 gate.kind,
                 _is_real_displacement(gate),
+                fused[position] and gate.kind == "BSgate",
+                gate.kind == "BSgate" and gate.parameters[1] == 0.0,
                 tuple(tuple(argument.shape) for argument in arguments),
             )
             groups.setdefault(key, []).append(position)
         operators = [None] * len(gates)
         for positions in groups.values():
             first = positions[0]
+            dense = fused[first] and gates[first].kind == "BSgate"
             if len(positions) == 1:
-                operators[first] = self._operator(gates[first], values[first])
+                operators[first] = self._operator(gates[first], values[first], dense)
                 continue
             together = [
                 tf.stack([values[position][index] for position in positions])
                 for index in range(len(values[first]))
             ]
-            for position, operator in zip(positions, tf.unstack(self._operator(gates[first], together))):
+            built = self._operator(gates[first], together, dense)
+            for position, operator in zip(positions, tf.unstack(built)):
                 operators[position] = operator
         return operators
 
-    def _operator(self, gate: Gate, values: list) -> tf.Tensor:
-        """The gate as apply_operator takes it (matrix, diagonal, blocks), for arguments of any shape."""
+    def _operator(self, gate: Gate, values: list, dense: bool = False) -> tf.Tensor:
+        """The gate as apply_operator takes it (matrix, diagonal, blocks), for arguments of any shape.
+
+        With `dense`, a beamsplitter is its matrix [..., c, c, c, c] (as fuse_shared_runs takes it).
+        """
         cutoff = self.cutoff
         rank = max(value.shape.rank for value in values)
         # (repetitions,) beside (repetitions, batch): a trailing axis makes them broadcast
         values = [value[(...,) + (None,) * (rank - value.shape.rank)] for value in values]
+        if gate.kind == "BSgate" and dense and gate.parameters[1] == 0.0:
+            return fock_gates.real_beamsplitter_matrix(values[0], cutoff, self.real_dtype)
+        if gate.kind == "BSgate" and dense:
+            return fock_gates.beamsplitter_matrix(*values, cutoff, self.dtype)
         if gate.kind == "BSgate":
             return fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
         if gate.kind in DIAGONAL_KINDS:

@@ -341,11 +341,28 @@ def beamsplitter_matrix(theta, phi, cutoff: int, dtype: tf.DType = tf.complex64)
         [..., m1, m2, n1, n2].
     """
     real = _real_dtype(dtype)
-    _, positions, _, _ = _beamsplitter_spectrum(cutoff)
     theta, phi = _as_real(theta, dtype), _as_real(phi, dtype)
-    matrix = tf.cast(_beamsplitter_entries(theta, cutoff, positions.reshape((cutoff,) * 4)), dtype)
+    matrix = tf.cast(real_beamsplitter_matrix(theta, cutoff, real), dtype)
     levels = tf.constant(np.arange(cutoff), real)
     # phase e^{iφ(n1 − m1)} on entry [m1, m2, n1, n2]
     phase_angle = phi[..., None, None] * (levels[None, :] - levels[:, None])
     phase = tf.complex(tf.cos(phase_angle), tf.sin(phase_angle))
     return matrix * phase[..., :, None, :, None]
+
+
+def real_beamsplitter_matrix(theta, cutoff: int, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """Matrix ⟨m1 m2|B(θ, 0)|n1 n2⟩ of the beamsplitter without phase, which is real.
+
+    Args:
+        theta: transmission angle, any shape.
+        cutoff: Fock levels kept per mode.
+        dtype: tf.float32 or tf.float64.
+
+    Returns:
+        Tensor of shape theta.shape + (cutoff, cutoff, cutoff, cutoff), indexed [..., m1, m2, n1, n2].
+    """
+    _, positions, _, _ = _beamsplitter_spectrum(cutoff)
+    theta = (
+        tf.cast(theta, dtype) if isinstance(theta, (tf.Tensor, tf.Variable)) else tf.constant(theta, dtype)
+    )
+    return _beamsplitter_entries(theta, cutoff, positions.reshape((cutoff,) * 4))
