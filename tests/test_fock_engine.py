@@ -454,18 +454,23 @@ def test_gates_of_one_kind_are_built_by_one_call_with_the_same_numbers():
         [shared(), tf.zeros(repetitions, tf.float64)],
     ]
     engine = FockEngine(5, tf.complex128)
-    alone = [engine._operator(gate, arguments) for gate, arguments in zip(gates, values)]
+    alone = [
+        engine._operator(gate, arguments, per_sample=arguments[0].shape.rank == 2)
+        for gate, arguments in zip(gates, values)
+    ]
     calls = []
     build = engine._operator
 
-    def counted(gate, arguments, dense=False):
+    def counted(gate, arguments, dense=False, per_sample=False):
         calls.append(gate.kind)
-        return build(gate, arguments, dense)
+        return build(gate, arguments, dense, per_sample)
 
     engine._operator = counted
     together = engine._operators(gates, values)
     for one, other in zip(alone, together):
-        np.testing.assert_array_equal(one.numpy(), other.numpy())
+        assert type(one) is type(other)
+        for one_part, other_part in zip(tf.nest.flatten(one), tf.nest.flatten(other)):
+            np.testing.assert_array_equal(one_part.numpy(), other_part.numpy())
     # one call per kind in order of first use; displacements split by shape (the per-sample latent
     # ones) and by phase (a complex one); the two beamsplitters and the two rotations share a call
     assert calls == ["Dgate", "BSgate", "Rgate", "Sgate", "Dgate", "Kgate", "Dgate"]

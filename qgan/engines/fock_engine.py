@@ -15,6 +15,7 @@ from qgan.engines.base import Engine, EngineOutput, TableEntry, argument_tensor
 from qgan.engines.fock_apply import (
     DIAGONAL_KINDS,
     Gate,
+    SampleDisplacement,
     apply_operator,
     apply_to_parts,
     from_parts,
@@ -237,15 +238,17 @@ class FockEngine(Engine):
             )
 
         if all(
-            gate.kind == "fused" or operator.dtype.is_floating for gate, operator in zip(template, operators)
+            gate.kind == "fused" or isinstance(operator, SampleDisplacement) or operator.dtype.is_floating
+            for gate, operator in zip(template, operators)
         ):
             # only fused products and real matrices: the loop carries the real and imaginary parts
             operators = [
-                real_product_matrix(operator) if gate.kind == "fused" else operator
+                real_product_matrix(operator) if gate.kind == "fused" else _without_tape(operator)
                 for gate, operator in zip(template, operators)
             ]
             apply, state = apply_to_parts, to_parts(state)
         else:
+            operators = [_matrix_of(operator) for operator in operators]
             apply = apply_operator
 
         def repeat(state, gate_operators):
@@ -290,22 +293,29 @@ class FockEngine(Engine):
         for positions in groups.values():
             first = positions[0]
             dense = fused[first] and gates[first].kind == "BSgate"
+            per_sample = any(argument.shape.rank == 2 for argument in values[first])
             if len(positions) == 1:
-                operators[first] = self._operator(gates[first], values[first], dense)
+                operators[first] = self._operator(gates[first], values[first], dense, per_sample)
                 continue
             together = [
                 tf.stack([values[position][index] for position in positions])
                 for index in range(len(values[first]))
             ]
-            built = self._operator(gates[first], together, dense)
-            for position, operator in zip(positions, tf.unstack(built)):
+            built = self._operator(gates[first], together, dense, per_sample)
+            if isinstance(built, SampleDisplacement):
+                unstacked = [SampleDisplacement(*parts) for parts in zip(*map(tf.unstack, built))]
+            else:
+                unstacked = tf.unstack(built)
+            for position, operator in zip(positions, unstacked):
                 operators[position] = operator
         return operators
 
-    def _operator(self, gate: Gate, values: list, dense: bool = False) -> tf.Tensor:
+    def _operator(self, gate: Gate, values: list, dense: bool = False, per_sample: bool = False):
         """The gate as apply_operator takes it (matrix, diagonal, blocks), for arguments of any shape.
 
         With `dense`, a beamsplitter is its matrix [..., c, c, c, c] (as fuse_shared_runs takes it).
+        With `per_sample` (arguments per repetition and sample, in the repeated block), a real
+        displacement is a SampleDisplacement, whose gradient the loop takes to its amplitudes.
         """
         cutoff = self.cutoff
         rank = max(value.shape.rank for value in values)
@@ -319,6 +329,11 @@ class FockEngine(Engine):
             return fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
         if gate.kind in DIAGONAL_KINDS:
             return fock_gates.number_phases(values[0], cutoff, 1 if gate.kind == "Rgate" else 2, self.dtype)
+        if _is_real_displacement(gate) and per_sample:
+            amplitude = tf.cast(values[0], self.real_dtype)
+            return SampleDisplacement(
+                amplitude, *fock_gates.real_displacement_and_slope(amplitude, cutoff, self.real_dtype)
+            )
         if _is_real_displacement(gate):
             return fock_gates.real_displacement_matrix(values[0], cutoff, self.real_dtype)
         if gate.kind == "Dgate":
@@ -378,6 +393,24 @@ class FockEngine(Engine):
                 axes = letters[:mode]
                 state = tf.einsum(f"z{axes},z{letters[mode]}->z{axes}{letters[mode]}", state, vector)
         return state
+
+
+def _without_tape(operator):
+    """A SampleDisplacement whose matrices the tape does not follow (its gradient reaches the amplitude).
+
+    Its gradient in the matrices would be zeros, but zeros that the loop's gradient accumulates
+    and takes back through their build, which XLA does not see to be zero.
+    """
+    if not isinstance(operator, SampleDisplacement):
+        return operator
+    return SampleDisplacement(
+        operator.amplitude, tf.stop_gradient(operator.matrix), tf.stop_gradient(operator.slope)
+    )
+
+
+def _matrix_of(operator):
+    """The operator as apply_operator differentiates it: a SampleDisplacement's matrix alone."""
+    return operator.matrix if isinstance(operator, SampleDisplacement) else operator
 
 
 def _is_real_displacement(gate: Gate) -> bool:

@@ -128,6 +128,43 @@ def real_displacement_matrix(r, cutoff: int, dtype: tf.DType = tf.float32) -> tf
     return tf.cast(matrix, dtype)
 
 
+@functools.cache
+def _displacement_and_slope_polynomial(cutoff: int) -> np.ndarray:
+    """Coefficients [P | Q], (2·cutoff, 2·cutoff²), of ⟨m|D(r)|n⟩ and d⟨m|D(r)|n⟩/dr in powers of r.
+
+    D = e^{−r²/2} Σ_p P_p r^p gives dD/dr = e^{−r²/2} Σ_q Q_q r^q with Q_q = (q + 1) P_{q+1} − P_{q−1}.
+    """
+    polynomial = _displacement_polynomial(cutoff)
+    padded = np.zeros((2 * cutoff, cutoff * cutoff))
+    padded[:-1] = polynomial
+    slope = np.zeros_like(padded)
+    slope[:-1] += np.arange(1, 2 * cutoff)[:, None] * padded[1:]
+    slope[1:] -= padded[:-1]
+    return np.concatenate([padded, slope], axis=1)
+
+
+def real_displacement_and_slope(r, cutoff: int, dtype: tf.DType = tf.float32) -> tuple[tf.Tensor, tf.Tensor]:
+    """The matrix of real_displacement_matrix and its derivative in r, from one product.
+
+    Args:
+        r: real displacement, any shape.
+        cutoff: number of Fock levels kept.
+        dtype: tf.float32 or tf.float64.
+
+    Returns:
+        (matrix, slope), each of shape r.shape + (cutoff, cutoff), indexed [..., m, n]; the slope
+        is the exact derivative of each truncated entry.
+    """
+    r = _as_real(r, tf.complex128)
+    table = _displacement_and_slope_polynomial(cutoff)
+    flat = tf.tensordot(_powers(r, table.shape[0]), tf.constant(table), axes=1)
+    both = tf.reshape(
+        flat * tf.exp(-0.5 * r * r)[..., None], tf.concat([tf.shape(r), [2, cutoff, cutoff]], 0)
+    )
+    both = tf.cast(both, dtype)
+    return both[..., 0, :, :], both[..., 1, :, :]
+
+
 def displacement_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
     """Matrix ⟨m|D(α)|n⟩, m, n < cutoff, of D(α) = exp(α a† − α* a) with α = r·e^{iφ}.
 
@@ -262,20 +299,51 @@ def _beamsplitter_spectrum(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def _beamsplitter_entries(theta: tf.Tensor, cutoff: int, positions: np.ndarray) -> tf.Tensor:
     """Entries of B(θ, 0) at `positions` (indices among the E that can be non-zero, E for a zero).
 
-    The coefficient tables are indexed before the product, so the entries come out in place from
-    one contraction: a gather after it would have a scatter for its gradient, which XLA's CPU
-    backend runs as a loop with one iteration per index (960 at cutoff 8).
+    The E entries (and the zero) come from one small product of the waves cos θμ, sin θμ with the
+    coefficient tables, and are then placed (_placed): at cutoff 8 the dense matrix has 4,096
+    entries of which 344 can be non-zero, and a product with the placed tables costs XLA's CPU
+    backend far more, above all in its gradient.
 
     Returns:
         Tensor of shape theta.shape + positions.shape.
     """
     frequencies, _, cosine_parts, sine_parts = _beamsplitter_spectrum(cutoff)
     angles = theta[..., None] * tf.constant(frequencies, theta.dtype)
-    filled = None
-    for waves, parts in ((tf.cos(angles), cosine_parts), (tf.sin(angles), sine_parts)):
-        term = tf.tensordot(waves, tf.constant(parts[:, positions], theta.dtype), axes=1)
-        filled = term if filled is None else filled + term
-    return filled
+    waves = tf.concat([tf.cos(angles), tf.sin(angles)], axis=-1)
+    parts = np.concatenate([cosine_parts, sine_parts], axis=0)
+    return _placed(tf.tensordot(waves, tf.constant(parts, theta.dtype), axes=1), positions)
+
+
+def _placed(entries: tf.Tensor, positions: np.ndarray) -> tf.Tensor:
+    """entries[..., positions] where every index but the last (a zero entry) appears at most once.
+
+    Each placed entry then has one place, so the gradient is a gather too, not the scatter that
+    TensorFlow derives for a gather (which XLA's CPU backend runs as a loop over the indices).
+
+    Returns:
+        Tensor of shape entries.shape[:-1] + positions.shape.
+    """
+    count = entries.shape[-1]
+    flat = positions.ravel()
+    kept = np.flatnonzero(flat < count - 1)
+    if len(np.unique(flat[kept])) != len(kept):
+        raise ValueError("each entry but the last may appear once among the positions")
+    inverse = np.full(count, flat.size, np.int32)  # the zero appended to the gradient
+    inverse[flat[kept]] = kept
+
+    @tf.custom_gradient
+    def place(entries):
+        def gradient(upstream):
+            upstream = tf.reshape(
+                upstream, tf.concat([tf.shape(upstream)[: -positions.ndim], [flat.size]], 0)
+            )
+            padded = tf.concat([upstream, tf.zeros_like(upstream[..., :1])], axis=-1)
+            return tf.gather(padded, tf.constant(inverse), axis=-1)
+
+        placed = tf.gather(entries, tf.constant(flat.astype(np.int32)), axis=-1)
+        return tf.reshape(placed, tf.concat([tf.shape(entries)[:-1], positions.shape], 0)), gradient
+
+    return place(entries)
 
 
 @functools.cache
