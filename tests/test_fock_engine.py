@@ -329,7 +329,6 @@ def test_fused_and_gate_by_gate_layers_give_the_same_outputs_and_gradients(modes
     assert np.abs(gate_gradients).max() > 0.1  # the comparison is not of zeros
 
 
-
 def test_every_kind_of_shared_run_fuses_to_the_gate_by_gate_result():
     """Complex displacement and squeezing, phases between matrices on one mode, reversed and distant
     beamsplitters with and without a phase, a run of phases alone: fused as gate by gate."""
@@ -364,6 +363,7 @@ def test_every_kind_of_shared_run_fuses_to_the_gate_by_gate_result():
     np.testing.assert_allclose(fused.trace.numpy(), gates.trace.numpy(), rtol=0, atol=1e-12)
     np.testing.assert_allclose(fused_gradients, gate_gradients, rtol=1e-10, atol=1e-12)
     assert np.abs(gate_gradients).min() > 1e-3  # every argument moves the output
+
 
 def test_a_fused_block_is_one_matrix_product_per_layer():
     circuit = build_circuit(2, 3, reupload=True)
