@@ -42,20 +42,22 @@ def _displacement_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def _displacement_polynomial(cutoff: int) -> np.ndarray:
+def _displacement_polynomial(cutoff: int, rows: int | None = None) -> np.ndarray:
     """Coefficients P[p, m·cutoff + n] with ⟨m|D(r)|n⟩ = e^{−r²/2} Σ_p P[p, m·cutoff + n] r^p for real r.
 
     From the sum in `displacement_matrix` at α = r: the term k has power m + n − 2k and
     coefficient (−1)^(n−k) √(m! n!)/((m−k)! (n−k)! k!) = (−1)^(n−k) √(C(m,k) C(n,k)/((m−k)! (n−k)!)),
     a ratio of integers that Python rounds once, so every coefficient is the nearest float64.
+    Rows m < `rows` (default cutoff), columns n < cutoff.
     """
-    table = np.zeros((2 * cutoff - 1, cutoff, cutoff))
-    for m in range(cutoff):
+    rows = cutoff if rows is None else rows
+    table = np.zeros((rows + cutoff - 1, rows, cutoff))
+    for m in range(rows):
         for n in range(cutoff):
             for k in range(min(m, n) + 1):
                 square = math.comb(m, k) * math.comb(n, k) / (math.factorial(m - k) * math.factorial(n - k))
                 table[m + n - 2 * k, m, n] = (-1) ** (n - k) * math.sqrt(square)
-    return table.reshape(2 * cutoff - 1, cutoff * cutoff)
+    return table.reshape(rows + cutoff - 1, rows * cutoff)
 
 
 @functools.cache
@@ -128,21 +130,6 @@ def real_displacement_matrix(r, cutoff: int, dtype: tf.DType = tf.float32) -> tf
     return tf.cast(matrix, dtype)
 
 
-@functools.cache
-def _displacement_and_slope_polynomial(cutoff: int) -> np.ndarray:
-    """Coefficients [P | Q], (2·cutoff, 2·cutoff²), of ⟨m|D(r)|n⟩ and d⟨m|D(r)|n⟩/dr in powers of r.
-
-    D = e^{−r²/2} Σ_p P_p r^p gives dD/dr = e^{−r²/2} Σ_q Q_q r^q with Q_q = (q + 1) P_{q+1} − P_{q−1}.
-    """
-    polynomial = _displacement_polynomial(cutoff)
-    padded = np.zeros((2 * cutoff, cutoff * cutoff))
-    padded[:-1] = polynomial
-    slope = np.zeros_like(padded)
-    slope[:-1] += np.arange(1, 2 * cutoff)[:, None] * padded[1:]
-    slope[1:] -= padded[:-1]
-    return np.concatenate([padded, slope], axis=1)
-
-
 def real_displacement_and_slope(r, cutoff: int, dtype: tf.DType = tf.float32) -> tuple[tf.Tensor, tf.Tensor]:
     """The matrix of real_displacement_matrix and its derivative in r, from one product.
 
@@ -156,13 +143,16 @@ def real_displacement_and_slope(r, cutoff: int, dtype: tf.DType = tf.float32) ->
         is the exact derivative of each truncated entry.
     """
     r = _as_real(r, tf.complex128)
-    table = _displacement_and_slope_polynomial(cutoff)
-    flat = tf.tensordot(_powers(r, table.shape[0]), tf.constant(table), axes=1)
-    both = tf.reshape(
-        flat * tf.exp(-0.5 * r * r)[..., None], tf.concat([tf.shape(r), [2, cutoff, cutoff]], 0)
+    # one more row than kept: dD/dr = (a† − a) D, whose row m takes rows m − 1 and m + 1 of D
+    table = _displacement_polynomial(cutoff, cutoff + 1)
+    flat = (
+        tf.tensordot(_powers(r, table.shape[0]), tf.constant(table), axes=1) * tf.exp(-0.5 * r * r)[..., None]
     )
-    both = tf.cast(both, dtype)
-    return both[..., 0, :, :], both[..., 1, :, :]
+    extended = tf.reshape(flat, tf.concat([tf.shape(r), [cutoff + 1, cutoff]], 0))
+    levels = np.arange(cutoff, dtype=np.float64)[:, None]
+    below = tf.concat([tf.zeros_like(extended[..., :1, :]), extended[..., : cutoff - 1, :]], axis=-2)
+    slope = np.sqrt(levels) * below - np.sqrt(levels + 1) * extended[..., 1:, :]
+    return tf.cast(extended[..., :cutoff, :], dtype), tf.cast(slope, dtype)
 
 
 def displacement_matrix(r, phi, cutoff: int, dtype: tf.DType = tf.complex64) -> tf.Tensor:
