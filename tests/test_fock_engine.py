@@ -201,7 +201,7 @@ def test_fock_and_sf_agree_on_a_reuploading_circuit(modes, cutoff, layers, tol):
     "modes, layers, reupload", [(2, 4, True), (2, 4, False), (3, 2, True), (1, 3, False)]
 )
 def test_the_layers_of_a_circuit_are_found_as_one_repeated_block(modes, layers, reupload):
-    from qgan.engines.fock_engine import parse_program, repeated_block
+    from qgan.engines.fock_program import parse_program, repeated_block
 
     circuit = build_circuit(modes, layers, reupload=reupload)
     gates = parse_program(circuit.program)
@@ -211,14 +211,14 @@ def test_the_layers_of_a_circuit_are_found_as_one_repeated_block(modes, layers, 
 
 
 def test_a_single_layer_has_no_repeated_block_and_still_runs():
-    from qgan.engines.fock_engine import parse_program, repeated_block
+    from qgan.engines.fock_program import parse_program, repeated_block
 
     gates = parse_program(build_circuit(2, 1).program)
     assert repeated_block(gates) == (len(gates), 0, 0)
 
 
 def test_a_repeated_block_mixing_fixed_and_per_sample_arguments_is_looped_exactly(tol):
-    from qgan.engines.fock_engine import parse_program, repeated_block
+    from qgan.engines.fock_program import parse_program, repeated_block
 
     program = sf.Program(2)
     latent = program.params("latent")

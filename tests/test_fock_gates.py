@@ -1,4 +1,4 @@
-"""fock_gates matrices against thewalrus (which Strawberry Fields uses) and closed forms."""
+"""Gate and beamsplitter matrices against thewalrus (which Strawberry Fields uses) and closed forms."""
 
 import math
 
@@ -8,7 +8,7 @@ import scipy.linalg
 import tensorflow as tf
 from thewalrus import fock_gradients
 
-from qgan.engines import fock_gates
+from qgan.engines import fock_beamsplitter, fock_gates
 
 DOUBLE_TOL = 1e-12  # the complex128 matrices are exact to round-off
 PARAMETERS = [(0.0, 0.0), (0.3, 0.0), (0.7, 0.4), (1.1, -2.2)]
@@ -34,7 +34,7 @@ def test_single_mode_matrices_equal_thewalrus(r, phi, cutoff):
 @pytest.mark.parametrize("cutoff", [2, 5, 9])
 @pytest.mark.parametrize("theta, phi", PARAMETERS + [(np.pi / 4, np.pi / 2), (2.5, 3.0)])
 def test_beamsplitter_equals_thewalrus(theta, phi, cutoff):
-    matrix = fock_gates.beamsplitter_matrix(theta, phi, cutoff, tf.complex128).numpy()
+    matrix = fock_beamsplitter.beamsplitter_matrix(theta, phi, cutoff, tf.complex128).numpy()
     expected = fock_gradients.beamsplitter(theta, phi, cutoff, np.complex128)
     np.testing.assert_allclose(matrix, expected, atol=DOUBLE_TOL)
 
@@ -42,7 +42,7 @@ def test_beamsplitter_equals_thewalrus(theta, phi, cutoff):
 @pytest.mark.parametrize("cutoff", [2, 5, 9])
 @pytest.mark.parametrize("theta, phi", [(0.7, 0.4), (2.5, 3.0)])
 def test_beamsplitter_blocks_are_thewalrus_by_total_photon_number(theta, phi, cutoff):
-    blocks = fock_gates.beamsplitter_blocks(theta, phi, cutoff, tf.complex128).numpy()
+    blocks = fock_beamsplitter.beamsplitter_blocks(theta, phi, cutoff, tf.complex128).numpy()
     expected = fock_gradients.beamsplitter(theta, phi, cutoff, np.complex128)
     assert blocks.shape == (2 * cutoff - 1, cutoff, cutoff)
     rebuilt = np.zeros_like(expected)
@@ -129,7 +129,7 @@ def test_rotation_and_kerr_phases():
 @pytest.mark.parametrize("theta, phi", [(0.4, 0.0), (1.0, 0.7), (2.2, -1.5)])
 def test_beamsplitter_conserves_photon_number_and_is_unitary_on_complete_blocks(theta, phi):
     cutoff = 7
-    matrix = fock_gates.beamsplitter_matrix(theta, phi, cutoff, tf.complex128).numpy()
+    matrix = fock_beamsplitter.beamsplitter_matrix(theta, phi, cutoff, tf.complex128).numpy()
     levels = np.arange(cutoff)
     total_out = levels[:, None, None, None] + levels[None, :, None, None]
     total_in = levels[None, None, :, None] + levels[None, None, None, :]
@@ -169,7 +169,7 @@ def test_batched_parameters_give_the_stack_of_single_matrices():
     for build in (
         fock_gates.displacement_matrix,
         fock_gates.squeezing_matrix,
-        fock_gates.beamsplitter_matrix,
+        fock_beamsplitter.beamsplitter_matrix,
     ):
         batched = build(r, phi, 5, tf.complex128).numpy()
         single = np.stack([build(float(value), 0.3, 5, tf.complex128).numpy() for value in r.numpy()])
@@ -185,7 +185,7 @@ def test_complex64_matrices_stay_close_to_complex128():
     for build in (
         fock_gates.displacement_matrix,
         fock_gates.squeezing_matrix,
-        fock_gates.beamsplitter_matrix,
+        fock_beamsplitter.beamsplitter_matrix,
     ):
         single = build(0.8, 0.5, 12, tf.complex64).numpy()
         double = build(0.8, 0.5, 12, tf.complex128).numpy()

@@ -9,7 +9,7 @@ import tensorflow as tf
 from strawberryfields import ops
 
 from qgan.circuits import build_circuit
-from qgan.engines import FockEngine, StrawberryFieldsEngine, fock_gates
+from qgan.engines import FockEngine, StrawberryFieldsEngine, fock_beamsplitter, fock_gates
 from qgan.engines.measurement import heralded_moments, outcome_count, outcome_groups
 
 ENGINES = {"fock": lambda cutoff: FockEngine(cutoff, dtype=tf.complex128), "sf": StrawberryFieldsEngine}
@@ -87,7 +87,7 @@ def test_fifty_fifty_beamsplitter_on_one_photon_heralds_with_probability_one_hal
     cutoff = 4
     one_photon = np.zeros((cutoff, cutoff), complex)
     one_photon[1, 0] = 1.0
-    matrix = fock_gates.beamsplitter_matrix(np.pi / 4, 0.0, cutoff, tf.complex128).numpy()
+    matrix = fock_beamsplitter.beamsplitter_matrix(np.pi / 4, 0.0, cutoff, tf.complex128).numpy()
     ket = np.einsum("abcd,cd->ab", matrix, one_photon)[None]
     output = heralded_moments(tf.constant(ket), output_modes=(0,), ancilla_modes=(1,))
     np.testing.assert_allclose(output.probabilities.numpy()[0], [0.5, 0.5, 0.0, 0.0], atol=1e-12)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from qgan.engines.base import Engine, EngineOutput, TableEntry
-from qgan.engines.fock_engine import FockEngine, UnsupportedOperationError
+from qgan.engines.fock_engine import FockEngine
+from qgan.engines.fock_program import UnsupportedOperationError
 from qgan.engines.sf_engine import StrawberryFieldsEngine
 
 ENGINES = {"fock": FockEngine, "sf": StrawberryFieldsEngine}

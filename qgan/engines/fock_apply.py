@@ -9,7 +9,7 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from qgan.engines import fock_gates
+from qgan.engines import fock_beamsplitter
 
 # gates that are diagonal in the Fock basis: their operator is a vector of phases
 DIAGONAL_KINDS = ("Rgate", "Kgate")
@@ -87,8 +87,8 @@ def _displace_parts(parts: tf.Tensor, displacement: SampleDisplacement, mode: in
 
     The gradient of a loss L in r is Σ ∂L/∂ψ' · (dD/dr) ψ, one more application of a matrix and a
     sum per sample, where the gradient in D's entries would be a product of the state with its
-    gradient per sample, then taken back through the build of D: at cutoff 8, 4 layers and batch
-    128 this way is about 0.3 ms faster.
+    gradient per sample, then taken back through the build of D (at cutoff 8, 4 layers and batch
+    128 the compiled forward+backward took 3.21 ms this way against 3.31 ms).
     """
 
     @tf.custom_gradient
@@ -190,7 +190,7 @@ def _apply_beamsplitter(state: tf.Tensor, blocks: tf.Tensor, gate_modes: tuple, 
 def _into_blocks(flat: tf.Tensor):
     """(..., cutoff²) amplitudes → (..., 2·cutoff − 1, cutoff) blocks of equal total photon number."""
     cutoff = round(flat.shape[-1] ** 0.5)
-    into_blocks, out_of_blocks, _ = fock_gates.block_layout(cutoff)
+    into_blocks, out_of_blocks, _ = fock_beamsplitter.block_layout(cutoff)
 
     def gradient(upstream):
         return tf.gather(_flattened_blocks(upstream), tf.constant(out_of_blocks), axis=-1)
@@ -203,7 +203,7 @@ def _into_blocks(flat: tf.Tensor):
 def _out_of_blocks(grouped: tf.Tensor):
     """The inverse of _into_blocks: (..., 2·cutoff − 1, cutoff) → (..., cutoff²)."""
     cutoff = grouped.shape[-1]
-    into_blocks, out_of_blocks, _ = fock_gates.block_layout(cutoff)
+    into_blocks, out_of_blocks, _ = fock_beamsplitter.block_layout(cutoff)
 
     def gradient(upstream):
         padded = tf.concat([upstream, tf.zeros_like(upstream[..., :1])], axis=-1)

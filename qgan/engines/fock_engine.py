@@ -7,10 +7,8 @@ import string
 import numpy as np
 import strawberryfields as sf
 import tensorflow as tf
-from strawberryfields import ops
-from strawberryfields.parameters import FreeParameter
 
-from qgan.engines import fock_gates
+from qgan.engines import fock_beamsplitter, fock_gates
 from qgan.engines.base import Engine, EngineOutput, TableEntry, argument_tensor
 from qgan.engines.fock_apply import (
     DIAGONAL_KINDS,
@@ -24,96 +22,22 @@ from qgan.engines.fock_apply import (
     to_parts,
 )
 from qgan.engines.fock_fusion import fuse_shared_runs, fused_positions, split_beamsplitters
+from qgan.engines.fock_program import parse_program, repeated_block
 
-_GATE_KINDS = {
-    ops.BSgate: "BSgate",
-    ops.Dgate: "Dgate",
-    ops.Kgate: "Kgate",
-    ops.Rgate: "Rgate",
-    ops.Sgate: "Sgate",
-}
-SUPPORTED_OPERATIONS = tuple(sorted(_GATE_KINDS.values()))
 # Automatic fusing of a layer's shared gates stops at this state dimension, cutoff ** modes (see FockEngine).
 FUSED_DIMENSION_LIMIT = 128
-
-
-class UnsupportedOperationError(ValueError):
-    """The program holds an operation or parameter the fock engine cannot simulate."""
-
-
-def parse_program(program: sf.Program) -> list[Gate]:
-    """Reads the gates of a program, checking that the fock engine supports each.
-
-    Args:
-        program: an sf.Program built from BSgate, Dgate, Kgate, Rgate and Sgate whose arguments are
-            numbers or free parameters.
-
-    Returns:
-        The gates in program order.
-
-    Raises:
-        UnsupportedOperationError: naming the first operation or argument that is not supported.
-    """
-    gates = []
-    for position, command in enumerate(program.circuit):
-        kind = _GATE_KINDS.get(type(command.op))
-        modes = tuple(register.ind for register in command.reg)
-        if kind is None:
-            raise UnsupportedOperationError(
-                f"the fock engine cannot run operation {position} ({command.op} on modes {modes}); "
-                f"supported: {', '.join(SUPPORTED_OPERATIONS)}"
-            )
-        parameters = []
-        for value in command.op.p:
-            if isinstance(value, FreeParameter):
-                parameters.append(value.name)
-            elif isinstance(value, (int, float, np.integer, np.floating)):
-                parameters.append(float(value))
-            else:
-                raise UnsupportedOperationError(
-                    f"the fock engine cannot evaluate argument {value} of operation {position} "
-                    f"({command.op}); allowed: numbers and free parameters (program.params)"
-                )
-        gates.append(Gate(kind, modes, tuple(parameters)))
-    return gates
-
-
-def repeated_block(gates: list[Gate]) -> tuple[int, int, int]:
-    """Where a gate list repeats one block: (start, period, repetitions) of its longest periodic tail.
-
-    Gates repeat when they have the same kind and modes, whatever their arguments (fixed numbers,
-    shared or per-sample free parameters). The tail gates[start:] is `repetitions` copies of a
-    block of `period` gates; the earliest start wins, then the shortest period. Without a repeated
-    block, (len(gates), 0, 0).
-
-    Args:
-        gates: gates in program order.
-
-    Returns:
-        (start, period, repetitions), repetitions ≥ 2 when a block repeats.
-    """
-    signatures = [(gate.kind, gate.modes) for gate in gates]
-    count = len(signatures)
-    for start in range(count):
-        length = count - start
-        for period in range(1, length // 2 + 1):
-            if length % period == 0 and all(
-                signatures[index] == signatures[index - period] for index in range(start + period, count)
-            ):
-                return start, period, length // period
-    return count, 0, 0
 
 
 class FockEngine(Engine):
     """Batched pure-state simulation in the truncated Fock space, differentiable and XLA-compilable.
 
     The state is one tensor of shape (batch, cutoff, …, cutoff). Gate matrices come from
-    fock_gates; a gate whose arguments are scalars is built once for the batch, one whose
-    arguments are (batch,) tensors is built per sample in a single batched op. A beamsplitter
-    conserves the total photon number of its two modes, so it is applied block by block
-    (2·cutoff − 1 blocks of at most cutoff² entries against cutoff⁴ for its dense matrix). A
-    displacement whose phase is the number 0 is a real matrix, applied to the real and imaginary
-    parts of the state. When the program repeats a block of gates (the layers of a circuit), all
+    fock_gates and fock_beamsplitter; a gate whose arguments are scalars is built once for the
+    batch, one whose arguments are (batch,) tensors is built per sample in a single batched op.
+    A beamsplitter conserves the total photon number of its two modes, so it is applied block
+    by block (2·cutoff − 1 blocks of at most cutoff² entries against cutoff⁴ for its dense
+    matrix). A displacement whose phase is the number 0 is a real matrix, applied to the real
+    and imaginary parts of the state. When the program repeats a block of gates (the layers of a circuit), all
     its copies run as one loop, so the graph, and its compile time, does not grow with depth:
     their gate matrices are built for every repetition at once, batched over the repetitions,
     and the loop only applies them. Where the state is small (see `fuses`), each run of the
@@ -322,11 +246,11 @@ class FockEngine(Engine):
         # (repetitions,) beside (repetitions, batch): a trailing axis makes them broadcast
         values = [value[(...,) + (None,) * (rank - value.shape.rank)] for value in values]
         if gate.kind == "BSgate" and dense and gate.parameters[1] == 0.0:
-            return fock_gates.real_beamsplitter_matrix(values[0], cutoff, self.real_dtype)
+            return fock_beamsplitter.real_beamsplitter_matrix(values[0], cutoff, self.real_dtype)
         if gate.kind == "BSgate" and dense:
-            return fock_gates.beamsplitter_matrix(*values, cutoff, self.dtype)
+            return fock_beamsplitter.beamsplitter_matrix(*values, cutoff, self.dtype)
         if gate.kind == "BSgate":
-            return fock_gates.beamsplitter_blocks(*values, cutoff, self.dtype)
+            return fock_beamsplitter.beamsplitter_blocks(*values, cutoff, self.dtype)
         if gate.kind in DIAGONAL_KINDS:
             return fock_gates.number_phases(values[0], cutoff, 1 if gate.kind == "Rgate" else 2, self.dtype)
         if _is_real_displacement(gate) and per_sample:
