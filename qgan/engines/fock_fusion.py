@@ -185,8 +185,10 @@ def _kronecker_phases(phases: list):
     product = None
     for value in phases:
         value = ones if value is None else value
-        product = value if product is None else product[..., :, None] * value[..., None, :]
-        product = tf.reshape(product, tf.concat([tf.shape(value)[:-1], [-1]], 0))
+        if product is not None:
+            product = product[..., :, None] * value[..., None, :]
+            value = tf.reshape(product, tf.concat([tf.shape(product)[:-2], [-1]], 0))
+        product = value
     return product
 
 
