@@ -83,6 +83,29 @@ def test_real_displacement_matrix_is_the_real_displacement_of_thewalrus(r, cutof
     )
 
 
+@pytest.mark.parametrize("cutoff", [2, 6, 11])
+def test_displacement_slope_is_the_central_difference_of_the_matrix(cutoff):
+    r = tf.constant([0.0, 0.3, -0.9, 1.7], tf.float64)
+    step = 1e-5
+    matrix, slope = fock_gates.real_displacement_and_slope(r, cutoff, tf.float64)
+    np.testing.assert_allclose(
+        matrix.numpy(), fock_gates.real_displacement_matrix(r, cutoff, tf.float64).numpy(), atol=DOUBLE_TOL
+    )
+    above = fock_gates.real_displacement_matrix(r + step, cutoff, tf.float64).numpy()
+    below = fock_gates.real_displacement_matrix(r - step, cutoff, tf.float64).numpy()
+    np.testing.assert_allclose(slope.numpy(), (above - below) / (2 * step), atol=1e-8)
+    # at r = 0 the slope is a† − a: +√m just below the diagonal, −√(m+1) just above it
+    np.testing.assert_allclose(slope.numpy()[0], ladder(cutoff).T - ladder(cutoff), atol=DOUBLE_TOL)
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.7, -2.5])
+def test_real_beamsplitter_is_the_beamsplitter_without_phase(theta):
+    real = fock_beamsplitter.real_beamsplitter_matrix(theta, 5, tf.float64).numpy()
+    expected = fock_gradients.beamsplitter(theta, 0.0, 5, np.complex128)
+    np.testing.assert_allclose(real, expected.real, atol=DOUBLE_TOL)
+    np.testing.assert_allclose(expected.imag, 0.0, atol=DOUBLE_TOL)
+
+
 def test_displacement_keeps_float64_accuracy_at_a_large_cutoff():
     """Its alternating sums cancel most at large cutoffs and displacements: still about 1e-7 at cutoff 30."""
     big, cutoff, r = 160, 30, -3.0
