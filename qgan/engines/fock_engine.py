@@ -209,7 +209,6 @@ class FockEngine(Engine):
                 gate.kind,
                 _is_real_displacement(gate),
                 fused[position] and gate.kind == "BSgate",
-                gate.kind == "BSgate" and gate.parameters[1] == 0.0,
                 tuple(tuple(argument.shape) for argument in arguments),
             )
             groups.setdefault(key, []).append(position)
@@ -237,7 +236,8 @@ class FockEngine(Engine):
     def _operator(self, gate: Gate, values: list, dense: bool = False, per_sample: bool = False):
         """The gate as apply_operator takes it (matrix, diagonal, blocks), for arguments of any shape.
 
-        With `dense`, a beamsplitter is its matrix [..., c, c, c, c] (as fuse_shared_runs takes it).
+        With `dense`, a beamsplitter without phase is its real matrix [..., c, c, c, c] (as
+        fuse_shared_runs takes it).
         With `per_sample` (arguments per repetition and sample, in the repeated block), a real
         displacement is a SampleDisplacement, whose gradient the loop takes to its amplitudes.
         """
@@ -245,10 +245,9 @@ class FockEngine(Engine):
         rank = max(value.shape.rank for value in values)
         # (repetitions,) beside (repetitions, batch): a trailing axis makes them broadcast
         values = [value[(...,) + (None,) * (rank - value.shape.rank)] for value in values]
-        if gate.kind == "BSgate" and dense and gate.parameters[1] == 0.0:
-            return fock_beamsplitter.real_beamsplitter_matrix(values[0], cutoff, self.real_dtype)
         if gate.kind == "BSgate" and dense:
-            return fock_beamsplitter.beamsplitter_matrix(*values, cutoff, self.dtype)
+            # fused beamsplitters come without phase (fock_fusion.split_beamsplitters)
+            return fock_beamsplitter.real_beamsplitter_matrix(values[0], cutoff, self.real_dtype)
         if gate.kind == "BSgate":
             return fock_beamsplitter.beamsplitter_blocks(*values, cutoff, self.dtype)
         if gate.kind in DIAGONAL_KINDS:
