@@ -182,34 +182,20 @@ def _apply_beamsplitter(state: tf.Tensor, blocks: tf.Tensor, gate_modes: tuple, 
     return tf.transpose(restored, np.argsort(order))
 
 
-# The two regroupings are permutations (with zero padding), so each one's gradient is the other's
-# gather rather than the scatter TensorFlow would derive.
-
-
-@tf.custom_gradient
-def _into_blocks(flat: tf.Tensor):
+def _into_blocks(flat: tf.Tensor) -> tf.Tensor:
     """(..., cutoff²) amplitudes → (..., 2·cutoff − 1, cutoff) blocks of equal total photon number."""
-    cutoff = round(flat.shape[-1] ** 0.5)
-    into_blocks, out_of_blocks, _ = fock_beamsplitter.block_layout(cutoff)
-
-    def gradient(upstream):
-        return tf.gather(_flattened_blocks(upstream), tf.constant(out_of_blocks), axis=-1)
-
-    padded = tf.concat([flat, tf.zeros_like(flat[..., :1])], axis=-1)
-    return tf.gather(padded, tf.constant(into_blocks), axis=-1), gradient
+    into_blocks, _, _ = fock_beamsplitter.block_layout(round(flat.shape[-1] ** 0.5))
+    padded = tf.concat([flat, tf.zeros_like(flat[..., :1])], axis=-1)  # the padding slots' zero
+    return fock_beamsplitter.placed(padded, into_blocks)
 
 
-@tf.custom_gradient
-def _out_of_blocks(grouped: tf.Tensor):
+def _out_of_blocks(grouped: tf.Tensor) -> tf.Tensor:
     """The inverse of _into_blocks: (..., 2·cutoff − 1, cutoff) → (..., cutoff²)."""
-    cutoff = grouped.shape[-1]
-    into_blocks, out_of_blocks, _ = fock_beamsplitter.block_layout(cutoff)
-
-    def gradient(upstream):
-        padded = tf.concat([upstream, tf.zeros_like(upstream[..., :1])], axis=-1)
-        return tf.gather(padded, tf.constant(into_blocks), axis=-1)
-
-    return tf.gather(_flattened_blocks(grouped), tf.constant(out_of_blocks), axis=-1), gradient
+    _, out_of_blocks, _ = fock_beamsplitter.block_layout(grouped.shape[-1])
+    flat = _flattened_blocks(grouped)
+    # placed's last entry stands for a zero: one appended, which no state takes
+    padded = tf.concat([flat, tf.zeros_like(flat[..., :1])], axis=-1)
+    return fock_beamsplitter.placed(padded, out_of_blocks)
 
 
 def _flattened_blocks(grouped: tf.Tensor) -> tf.Tensor:

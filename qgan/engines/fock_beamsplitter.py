@@ -63,7 +63,7 @@ def _beamsplitter_entries(theta: tf.Tensor, cutoff: int, positions: np.ndarray) 
     """Entries of B(θ, 0) at `positions` (indices among the E that can be non-zero, E for a zero).
 
     The E entries (and the zero) come from one small product of the waves cos θμ, sin θμ with the
-    coefficient tables, and are then placed (_placed): at cutoff 8 the dense matrix has 4,096
+    coefficient tables, and are then placed (see placed): at cutoff 8 the dense matrix has 4,096
     entries of which 344 can be non-zero, and a product with the placed tables costs XLA's CPU
     backend far more, above all in its gradient.
 
@@ -74,10 +74,10 @@ def _beamsplitter_entries(theta: tf.Tensor, cutoff: int, positions: np.ndarray) 
     angles = theta[..., None] * tf.constant(frequencies, theta.dtype)
     waves = tf.concat([tf.cos(angles), tf.sin(angles)], axis=-1)
     parts = np.concatenate([cosine_parts, sine_parts], axis=0)
-    return _placed(tf.tensordot(waves, tf.constant(parts, theta.dtype), axes=1), positions)
+    return placed(tf.tensordot(waves, tf.constant(parts, theta.dtype), axes=1), positions)
 
 
-def _placed(entries: tf.Tensor, positions: np.ndarray) -> tf.Tensor:
+def placed(entries: tf.Tensor, positions: np.ndarray) -> tf.Tensor:
     """entries[..., positions] where every index but the last (a zero entry) appears at most once.
 
     Each placed entry then has one place, so the gradient is a gather too, not the scatter that
@@ -103,8 +103,8 @@ def _placed(entries: tf.Tensor, positions: np.ndarray) -> tf.Tensor:
             padded = tf.concat([upstream, tf.zeros_like(upstream[..., :1])], axis=-1)
             return tf.gather(padded, tf.constant(inverse), axis=-1)
 
-        placed = tf.gather(entries, tf.constant(flat.astype(np.int32)), axis=-1)
-        return tf.reshape(placed, tf.concat([tf.shape(entries)[:-1], positions.shape], 0)), gradient
+        gathered = tf.gather(entries, tf.constant(flat.astype(np.int32)), axis=-1)
+        return tf.reshape(gathered, tf.concat([tf.shape(entries)[:-1], positions.shape], 0)), gradient
 
     return place(entries)
 
