@@ -123,11 +123,15 @@ def real_displacement_matrix(r, cutoff: int, dtype: tf.DType = tf.float32) -> tf
     Returns:
         Tensor of shape r.shape + (cutoff, cutoff), indexed [..., m, n].
     """
+    return tf.cast(_real_displacement_rows(r, cutoff, cutoff), dtype)
+
+
+def _real_displacement_rows(r, cutoff: int, rows: int) -> tf.Tensor:
+    """⟨m|D(r)|n⟩ for m < rows, n < cutoff, in float64: r.shape + (rows, cutoff)."""
     r = as_real(r, tf.complex128)
-    table = _displacement_polynomial(cutoff)
+    table = _displacement_polynomial(cutoff, rows)
     flat = tf.tensordot(_powers(r, table.shape[0]), tf.constant(table), axes=1)
-    matrix = tf.reshape(flat * tf.exp(-0.5 * r * r)[..., None], tf.concat([tf.shape(r), [cutoff, cutoff]], 0))
-    return tf.cast(matrix, dtype)
+    return tf.reshape(flat * tf.exp(-0.5 * r * r)[..., None], tf.concat([tf.shape(r), [rows, cutoff]], 0))
 
 
 def real_displacement_and_slope(r, cutoff: int, dtype: tf.DType = tf.float32) -> tuple[tf.Tensor, tf.Tensor]:
@@ -142,13 +146,8 @@ def real_displacement_and_slope(r, cutoff: int, dtype: tf.DType = tf.float32) ->
         (matrix, slope), each of shape r.shape + (cutoff, cutoff), indexed [..., m, n]; the slope
         is the exact derivative of each truncated entry.
     """
-    r = as_real(r, tf.complex128)
     # one more row than kept: dD/dr = (a† − a) D, whose row m takes rows m − 1 and m + 1 of D
-    table = _displacement_polynomial(cutoff, cutoff + 1)
-    flat = (
-        tf.tensordot(_powers(r, table.shape[0]), tf.constant(table), axes=1) * tf.exp(-0.5 * r * r)[..., None]
-    )
-    extended = tf.reshape(flat, tf.concat([tf.shape(r), [cutoff + 1, cutoff]], 0))
+    extended = _real_displacement_rows(r, cutoff, cutoff + 1)
     levels = np.arange(cutoff, dtype=np.float64)[:, None]
     below = tf.concat([tf.zeros_like(extended[..., :1, :]), extended[..., : cutoff - 1, :]], axis=-2)
     slope = np.sqrt(levels) * below - np.sqrt(levels + 1) * extended[..., 1:, :]
