@@ -4,9 +4,10 @@ import json
 import os
 
 import pytest
-from run_scripts import run_script
 
 from qgan import benchmark
+
+from run_scripts import run_script
 
 
 def record(mode, pass_s, iteration_s, cutoff=8):

@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 import pytest
-from run_scripts import TRAIN, run_script
 
 from qgan import cli
 from qgan.config import ENGINE_NAMES, ConfigError, TrainConfig
+
+from run_scripts import TRAIN, run_script
 
 
 def run_main(argv, capsys):

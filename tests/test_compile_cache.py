@@ -4,9 +4,10 @@ import os
 
 import pytest
 import tensorflow as tf
-from run_scripts import TRAIN, run_script
 
 from qgan import compile_cache
+
+from run_scripts import TRAIN, run_script
 
 TINY = "--generator classical --batch-size 8 --n-critic 1 --steps 2 --eval-every 2 --eval-samples 50"
 

@@ -12,13 +12,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_scripts import TRAIN, run_script, start_script
 
 from qgan import cli
 from qgan.config import TrainConfig
 from qgan.critic import build_critic
 from qgan.saved_generator import load_run
 from qgan.train import train
+
+from run_scripts import TRAIN, run_script, start_script
 
 TINY_FLAGS = [
     "--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "2",

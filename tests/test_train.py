@@ -6,13 +6,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_scripts import TRAIN, run_script
 
 from qgan.config import TrainConfig
 from qgan.coverage import mode_coverage
 from qgan.run_folder import METRIC_COLUMNS, PLOT_FILES, read_metrics
 from qgan.targets import ring
 from qgan.train import train
+
+from run_scripts import TRAIN, run_script
 
 TINY = dict(layers=1, cutoff=8, batch_size=8, n_critic=2, steps=4, eval_every=2, eval_samples=100)
 

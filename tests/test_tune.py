@@ -13,13 +13,14 @@ import numpy as np
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from run_scripts import run_script, start_script
 
 from qgan.tune import cli
 from qgan.tune.report import heatmap_cells
 from qgan.tune.runs import child_environment, run_training
 from qgan.tune.space import SpaceError, parse_space
 from qgan.tune.study import Heartbeat, reclaim_abandoned
+
+from run_scripts import run_script, start_script
 
 TUNE = "tune.py"
 

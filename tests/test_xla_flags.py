@@ -4,11 +4,12 @@ import json
 import os
 
 import pytest
-from run_scripts import TRAIN, run_script
 
 from qgan import xla_flags
 from qgan.config import TrainConfig
 from qgan.train import train
+
+from run_scripts import TRAIN, run_script
 
 OFF = "--xla_cpu_use_fusion_emitters=false"
 TINY_CIRCUIT = "--cutoff 4 --layers 1 --batch-size 8 --n-critic 1 --steps 2 --eval-every 2 --eval-samples 50"
