@@ -29,11 +29,10 @@ class Setting:
 
 @dataclasses.dataclass(frozen=True)
 class Repeats:
-    """How often each kind of measurement runs after warm-up (the median is reported).
+    """How often each kind of measurement runs after warm-up (the median and the best are reported).
 
-    A compiled call takes milliseconds, so its median spans about a second of calls: over 30
-    calls (0.1 s) a shared 2-core machine's slow spells moved the median of the same step from
-    2.4 to 5.3 ms between runs; over 300 it stayed within 2.4–2.6 ms.
+    A compiled call takes milliseconds, so its median spans about a second of calls rather than
+    30 calls (0.1 s), which a shared machine's briefest slow spell could move.
     """
 
     sf_pass: int = 3
@@ -44,19 +43,26 @@ class Repeats:
     compiled_iteration: int = 100
 
 
-def median_seconds(function, repeats: int, warmup: int) -> tuple[float, float]:
-    """Runs function `warmup` times, then `repeats` times; returns (first-call seconds, median seconds)."""
-    started = time.perf_counter()
+def median_seconds(
+    function, repeats: int, warmup: int, clock=time.perf_counter
+) -> tuple[float, float, float]:
+    """Runs function `warmup` times, then `repeats` times.
+
+    Returns:
+        (first-call seconds, median seconds, best seconds) by `clock`. The best is the call that
+        the machine's other work slowed least (as `timeit` advises); the median is the typical one.
+    """
+    started = clock()
     function()
-    first = time.perf_counter() - started
+    first = clock() - started
     for _ in range(warmup - 1):
         function()
     durations = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = clock()
         function()
-        durations.append(time.perf_counter() - started)
-    return first, statistics.median(durations)
+        durations.append(clock() - started)
+    return first, statistics.median(durations), min(durations)
 
 
 def _peak_rss_mib() -> float:
@@ -118,7 +124,7 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         forward_backward = tf.function(forward_backward, autograph=False, jit_compile=True)
     eager = mode in ("sf", "fock-eager")
     pass_repeats = repeats.sf_pass if mode == "sf" else repeats.eager_pass if eager else repeats.compiled_pass
-    pass_first, pass_median = median_seconds(
+    pass_first, pass_median, pass_best = median_seconds(
         lambda: [gradient.numpy() for gradient in forward_backward(z)], pass_repeats, 1 if eager else 2
     )
     real = tf.constant(rng.normal(0, 1, (n_critic * setting.batch, 2)), tf.float32)
@@ -132,7 +138,7 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         if eager
         else repeats.compiled_iteration
     )
-    iteration_first, iteration_median = median_seconds(
+    iteration_first, iteration_median, iteration_best = median_seconds(
         lambda: float(train_step(real)["g_loss"]), iteration_repeats, 1 if eager else 2
     )
     peak = _peak_rss_mib()
@@ -142,8 +148,10 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         "n_critic": n_critic,
         "pass_first_s": pass_first,
         "pass_median_s": pass_median,
+        "pass_best_s": pass_best,
         "iteration_first_s": iteration_first,
         "iteration_median_s": iteration_median,
+        "iteration_best_s": iteration_best,
         "peak_rss_mib": round(peak, 1),
         "peak_increase_mib": round(peak - baseline, 1),
         "xla_fusion_emitters": fusion_emitters,
@@ -217,8 +225,8 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
     time, so they do not compete for the cores.
 
     Returns:
-        The records of `measure`, each with `pass_speedup` and `iteration_speedup` (sf time over
-        this mode's time, at the same setting) when sf is among the modes.
+        The records of `measure`, each with the sf-time over this-mode-time ratios of
+        `add_speedups` when sf is among the modes.
     """
     records = []
     context = multiprocessing.get_context("spawn")
@@ -227,8 +235,10 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
             record = pool.apply(_measure_in_child, ((setting, mode, n_critic, repeats),))
         log(
             f"cutoff {setting.cutoff:>2d} layers {setting.layers} batch {setting.batch:>4d} {mode:<10s} "
-            f"pass {1e3 * record['pass_median_s']:10.2f} ms  "
-            f"iteration {1e3 * record['iteration_median_s']:10.2f} ms  peak {record['peak_rss_mib']:.0f} MiB"
+            f"pass {1e3 * record['pass_median_s']:10.2f} ms (best {1e3 * record['pass_best_s']:.2f})  "
+            f"iteration {1e3 * record['iteration_median_s']:10.2f} ms "
+            f"(best {1e3 * record['iteration_best_s']:.2f})  "
+            f"peak {record['peak_rss_mib']:.0f} MiB"
         )
         records.append(record)
     add_speedups(records)
@@ -242,15 +252,19 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
 
 
 def add_speedups(records: list) -> None:
-    """Adds sf-time / mode-time ratios to each record whose setting also has an sf record."""
+    """Adds sf-time / mode-time ratios to each record whose setting also has an sf record.
+
+    `pass_speedup` and `iteration_speedup` divide the medians; `pass_best_speedup` and
+    `iteration_best_speedup` the best calls, where both records have them.
+    """
     keys = ("cutoff", "layers", "batch", "modes")
     reference = {tuple(record[key] for key in keys): record for record in records if record["mode"] == "sf"}
     for record in records:
-        sf_record = reference.get(tuple(record[key] for key in keys))
+        sf_record = reference.get(tuple(record[key] for key in keys)) or {}
         for kind in ("pass", "iteration"):
-            record[f"{kind}_speedup"] = (
-                None if sf_record is None else sf_record[f"{kind}_median_s"] / record[f"{kind}_median_s"]
-            )
+            for statistic, name in (("median", f"{kind}_speedup"), ("best", f"{kind}_best_speedup")):
+                key = f"{kind}_{statistic}_s"
+                record[name] = sf_record[key] / record[key] if key in sf_record and key in record else None
 
 
 def markdown_table(records: list) -> str:

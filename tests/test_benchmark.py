@@ -36,6 +36,14 @@ def test_speedups_divide_the_sf_time_of_the_same_setting():
     assert records[1]["pass_speedup"] == pytest.approx(500.0)
     assert records[1]["iteration_speedup"] == pytest.approx(500.0)
     assert records[2]["pass_speedup"] is None  # no sf measurement at cutoff 12
+    assert records[1]["pass_best_speedup"] is None  # records without best calls
+
+    best = [record("sf", 2.0, 8.0) | {"pass_best_s": 1.5, "iteration_best_s": 6.0}]
+    best.append(record("fock-xla", 0.004, 0.016) | {"pass_best_s": 0.0025, "iteration_best_s": 0.012})
+    benchmark.add_speedups(best)
+    assert best[1]["pass_best_speedup"] == pytest.approx(600.0)
+    assert best[1]["iteration_best_speedup"] == pytest.approx(500.0)
+    assert best[1]["pass_speedup"] == pytest.approx(500.0)
     table = benchmark.markdown_table(records).splitlines()
     assert table[2] == "| 8 | 2 | 32 | sf | 2,000.00 | 1 | – | – | 8,000.00 | 1 | 3.0 | 900 |"
     assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | – | – | 16.00 | 500 | 3.0 | 900 |"
@@ -59,10 +67,15 @@ def test_flop_floor_counts_dense_gates_per_amplitude():
 
 
 def test_median_seconds_warms_up_then_repeats():
+    # a clock read before and after each call: the first call takes 9 s, the warm-up call is not
+    # timed, the five repeats take 3, 1, 7, 2 and 5 s
+    readings = iter([0.0, 9.0, 10.0, 13.0, 13.0, 14.0, 14.0, 21.0, 21.0, 23.0, 23.0, 28.0])
     calls = []
-    first, median = benchmark.median_seconds(lambda: calls.append(1), repeats=5, warmup=2)
+    first, median, best = benchmark.median_seconds(
+        lambda: calls.append(1), repeats=5, warmup=2, clock=lambda: next(readings)
+    )
     assert len(calls) == 7
-    assert first >= 0.0 and median >= 0.0
+    assert (first, median, best) == (9.0, 3.0, 1.0)
 
 
 def test_measure_rejects_an_unknown_mode():
