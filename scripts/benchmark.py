@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from qgan import benchmark  # noqa: E402
+from qgan import benchmark, guard_benchmark  # noqa: E402
 
 
 def _integers(text: str) -> list[int]:
@@ -61,13 +61,13 @@ def main(argv=None) -> int:
     records = (
         [] if args.guard == "only" else benchmark.run_grid(settings, modes, n_critic=args.n_critic, log=log)
     )
-    guard_records = [] if args.guard == "no" else benchmark.run_guard_overheads(log=log)
+    guard_records = [] if args.guard == "no" else guard_benchmark.run_guard_overheads(log=log)
     if records:
         print()
         print(benchmark.markdown_table(records))
     if guard_records:
         print()
-        print(benchmark.guard_table(guard_records))
+        print(guard_benchmark.guard_table(guard_records))
     path = benchmark.write_report(records, args.output_dir, extra={"guard_overhead": guard_records})
     print(f"\nwrote {path}")
     return 0

@@ -114,19 +114,6 @@ def test_script_rejects_an_unknown_engine():
     assert "--engines: unknown warp; allowed: sf, fock-eager, fock-graph, fock-xla" in process.stderr
 
 
-def test_guard_overhead_times_every_variant_of_the_same_model():
-    record = benchmark.guard_overhead("mlp", steps=3, rounds=2)
-    assert record["model"] == "mlp" and record["compile"] == "tf.function"
-    assert record["plain_step_s"] > 0 and record["guarded_step_s"] > 0 and record["keras_skip_step_s"] > 0
-    assert record["overhead"] == pytest.approx(record["guarded_step_s"] / record["plain_step_s"] - 1)
-    assert record["keras_skip_overhead"] == pytest.approx(
-        record["keras_skip_step_s"] / record["plain_step_s"] - 1
-    )
-    table = benchmark.guard_table([record]).splitlines()
-    assert table[2].startswith("| mlp | tf.function | ")
-    assert table[2].endswith(f"| {100 * record['keras_skip_overhead']:+.1f}% |")
-
-
 def test_the_report_names_the_processor_and_its_vector_extensions(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
