@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import multiprocessing
 import os
 import platform
 import resource
@@ -13,6 +12,7 @@ import statistics
 import time
 
 from qgan.files import write_atomic
+from qgan.fresh_process import in_fresh_process
 
 MODES = ("sf", "fock-eager", "fock-graph", "fock-xla")
 
@@ -199,11 +199,6 @@ def dense_gflops(size: int = 512, repeats: int = 20) -> float:
     return 8.0 * size**3 / best / 1e9
 
 
-def _gflops_in_child(_) -> float:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return dense_gflops()
-
-
 def add_floors(records: list, gflops: float) -> None:
     """Adds each record's FLOP floor (ms, at `gflops`) and how far its forward+backward is above it."""
     for record in records:
@@ -211,11 +206,6 @@ def add_floors(records: list, gflops: float) -> None:
         floor = circuit_flops(setting) / (gflops * 1e9)
         record["floor_ms"] = 1e3 * floor
         record["above_floor"] = record["pass_median_s"] / floor
-
-
-def _measure_in_child(arguments) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return measure(*arguments)
 
 
 def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeats(), log=print) -> list:
@@ -229,10 +219,8 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
         `add_speedups` when sf is among the modes.
     """
     records = []
-    context = multiprocessing.get_context("spawn")
     for setting, mode in itertools.product(settings, modes):
-        with context.Pool(1) as pool:
-            record = pool.apply(_measure_in_child, ((setting, mode, n_critic, repeats),))
+        record = in_fresh_process(measure, setting, mode, n_critic, repeats)
         log(
             f"cutoff {setting.cutoff:>2d} layers {setting.layers} batch {setting.batch:>4d} {mode:<10s} "
             f"pass {1e3 * record['pass_median_s']:10.2f} ms (best {1e3 * record['pass_best_s']:.2f})  "
@@ -242,8 +230,7 @@ def run_grid(settings, modes=MODES, n_critic: int = 5, repeats: Repeats = Repeat
         )
         records.append(record)
     add_speedups(records)
-    with context.Pool(1) as pool:
-        gflops = pool.apply(_gflops_in_child, (None,))
+    gflops = in_fresh_process(dense_gflops)
     log(f"dense complex64 matmul: {gflops:.0f} GFLOP/s")
     add_floors(records, gflops)
     for record in records:

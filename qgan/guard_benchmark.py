@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 import statistics
 import time
+
+from qgan.fresh_process import in_fresh_process
 
 GUARD_MODELS = ("gru", "mlp")
 
@@ -130,18 +130,11 @@ def guard_table(records: list) -> str:
     return "\n".join(lines)
 
 
-def _guard_overhead_in_child(arguments) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return guard_overhead(*arguments)
-
-
 def run_guard_overheads(models=GUARD_MODELS, log=print) -> list:
     """guard_overhead for each model, each in a fresh child process."""
     records = []
-    context = multiprocessing.get_context("spawn")
     for name, jit_compile in itertools.product(models, (False, True)):
-        with context.Pool(1) as pool:
-            record = pool.apply(_guard_overhead_in_child, ((name, jit_compile),))
+        record = in_fresh_process(guard_overhead, name, jit_compile)
         log(
             f"guard overhead {name:<4s} {record['compile']:<11s} "
             f"plain {1e3 * record['plain_step_s']:.3f} ms  guarded {1e3 * record['guarded_step_s']:.3f} ms  "
