@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from qgan.critic import gradient_penalty
+from qgan.direct_call import DirectCall
 from qgan.generator import born_rule_samples
 from qgan.guard import GradientGuard
 
@@ -138,8 +139,8 @@ class CoordinateGAN(keras.Model):
         if not self.jit_compile or self.run_eagerly or self.steps_per_execution != 1:
             return super().make_train_function(force)
         if self.train_function is None or force:
-            critic = tf.function(self.critic_phase, jit_compile=True, autograph=False)
-            generator = tf.function(self.generator_phase, jit_compile=True, autograph=False)
+            critic = DirectCall(tf.function(self.critic_phase, jit_compile=True, autograph=False))
+            generator = DirectCall(tf.function(self.generator_phase, jit_compile=True, autograph=False))
 
             def function(iterator):
                 data = next(iterator)

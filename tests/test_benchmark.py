@@ -100,6 +100,8 @@ def test_script_writes_a_report_with_ratios(tmp_path):
         assert entry["pass_median_s"] > 0 and entry["iteration_median_s"] > 0 and entry["peak_rss_mib"] > 0
         assert 0 < entry["pass_best_s"] <= entry["pass_median_s"]
         assert 0 < entry["iteration_best_s"] <= entry["iteration_median_s"]
+    assert records["sf"]["pass_tf_function_median_s"] is None
+    assert records["fock-graph"]["pass_tf_function_median_s"] > 0
     assert records["fock-graph"]["pass_speedup"] == pytest.approx(
         records["sf"]["pass_median_s"] / records["fock-graph"]["pass_median_s"]
     )
