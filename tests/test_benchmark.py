@@ -45,9 +45,12 @@ def test_speedups_divide_the_sf_time_of_the_same_setting():
     assert best[1]["iteration_best_speedup"] == pytest.approx(500.0)
     assert best[1]["pass_speedup"] == pytest.approx(500.0)
     table = benchmark.markdown_table(records).splitlines()
-    assert table[2] == "| 8 | 2 | 32 | sf | 2,000.00 | 1 | – | – | 8,000.00 | 1 | 3.0 | 900 |"
-    assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | – | – | 16.00 | 500 | 3.0 | 900 |"
-    assert table[4] == "| 12 | 2 | 32 | fock-xla | 500.00 | – | – | – | 1,000.00 | – | 3.0 | 900 |"
+    assert table[2] == "| 8 | 2 | 32 | sf | 2,000.00 | 1 | – | – | – | – | 8,000.00 | 1 | 3.0 | 900 |"
+    assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | – | – | – | – | 16.00 | 500 | 3.0 | 900 |"
+    assert table[4] == "| 12 | 2 | 32 | fock-xla | 500.00 | – | – | – | – | – | 1,000.00 | – | 3.0 | 900 |"
+    # the best calls and their ratio beside the medians
+    table = benchmark.markdown_table(best).splitlines()
+    assert table[3] == "| 8 | 2 | 32 | fock-xla | 4.00 | 500 | 2.50 | 600 | – | – | 16.00 | 500 | 3.0 | 900 |"
 
 
 def test_flop_floor_counts_dense_gates_per_amplitude():
