@@ -79,8 +79,8 @@ def measure(setting: Setting, mode: str, n_critic: int = 5, repeats: Repeats = R
         repeats: repetitions after warm-up.
 
     Returns:
-        A record with the first-call and median seconds of a generator forward+backward pass and
-        of one training iteration (n_critic critic steps and a generator step), and the peak
+        A record with the first-call, median and best seconds of a generator forward+backward pass
+        and of one training iteration (n_critic critic steps and a generator step), and the peak
         resident memory of the process. Compiled modes are called as the trainer calls its
         compiled phases, through their concrete functions (DirectCall); the pass's median through
         tf.function's own call, which binds its arguments each time, is kept beside it
