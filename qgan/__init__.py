@@ -1,12 +1,28 @@
 """qgan: continuous-variable quantum GANs on Keras/TensorFlow that train without blowing up."""
 
+import importlib
+
 __version__ = "0.1.0"
+
+# name → (module, attribute); each is imported on first use, so `import qgan` stays light
+_PUBLIC = {
+    "TrainConfig": ("qgan.training.config", "TrainConfig"),
+    "train": ("qgan.training.train", "train"),
+    "load_run": ("qgan.training.saved_generator", "load_run"),
+    "train_main": ("qgan.training.cli", "main"),
+    "sample_main": ("qgan.training.sample_cli", "main"),
+    "tune_main": ("qgan.tune.cli", "main"),
+}
+
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name):
-    # load_run needs TensorFlow; importing it lazily keeps `import qgan` light
-    if name == "load_run":
-        from qgan.saved_generator import load_run
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'qgan' has no attribute {name!r}")
+    module, attribute = _PUBLIC[name]
+    return getattr(importlib.import_module(module), attribute)
 
-        return load_run
-    raise AttributeError(f"module 'qgan' has no attribute {name!r}")
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -9,7 +9,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from qgan import benchmark, guard_benchmark  # noqa: E402
+from qgan.benchmarks import engines as benchmark  # noqa: E402
+from qgan.benchmarks import guard as guard_benchmark  # noqa: E402
 
 
 def _integers(text: str) -> list[int]:

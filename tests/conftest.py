@@ -6,7 +6,7 @@ import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# qgan.compile_cache keeps XLA executables under $XDG_CACHE_HOME: each test process starts with an
+# qgan.runtime.compile_cache keeps XLA executables under $XDG_CACHE_HOME: each test process starts with an
 # empty one, as on a fresh CI machine, and never writes into the user's ~/.cache
 _CACHE_HOME = tempfile.mkdtemp(prefix="qgan-test-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
@@ -17,7 +17,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import pytest  # noqa: E402
 
-from qgan.heap import freeze_imports  # noqa: E402
+from qgan.runtime.heap import freeze_imports  # noqa: E402
 
 
 def pytest_collection_finish(session):
@@ -38,3 +38,22 @@ def pytest_collection_modifyitems(items):
 def tol():
     """Absolute tolerance for float32 physics and optimisation results."""
     return 1e-5
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Small data files, good and bad, and paths that do not exist yet (a missing file, a results folder)."""
+    paths = {}
+    for name, content in {
+        "good.csv": "x,y\n0,0\n1,1\n2,2\n",
+        "malformed.csv": "x,y\n0,0\nzero,one\n",
+        "three_columns.csv": "1,2,3\n4,5,6\n",
+        "nan_row.csv": "0,0\nnan,1\n",
+        "empty.csv": "",
+    }.items():
+        path = tmp_path / name
+        path.write_text(content)
+        paths[name] = str(path)
+    paths["missing.csv"] = str(tmp_path / "missing.csv")
+    paths["results"] = str(tmp_path / "results")
+    return paths

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from qgan.config import TrainConfig
+from qgan.training.config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

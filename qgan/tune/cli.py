@@ -13,8 +13,8 @@ import time
 
 import optuna
 
-from qgan.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HelpFormatter, OneLineErrorParser
-from qgan.config import RUN_NAME_PATTERN
+from qgan.training.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HelpFormatter, OneLineErrorParser
+from qgan.training.config import RUN_NAME_PATTERN
 from qgan.tune.report import best_command, write_report
 from qgan.tune.runs import OBJECTIVES, OBJECTIVES_HELP
 from qgan.tune.space import KINDS_HELP, SpaceError, config_of, parse_space

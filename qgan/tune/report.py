@@ -10,8 +10,8 @@ import statistics
 
 from optuna.trial import TrialState
 
-from qgan import plots
-from qgan.files import write_atomic
+from qgan.evaluation import plots
+from qgan.runtime.files import write_atomic
 from qgan.tune.runs import OBJECTIVES
 
 COLUMNS = (

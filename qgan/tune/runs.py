@@ -14,7 +14,7 @@ import threading
 import time
 
 import qgan
-from qgan.cli import EXIT_GUARD_STOP, EXIT_INTERRUPTED
+from qgan.training.cli import EXIT_GUARD_STOP, EXIT_INTERRUPTED
 
 OBJECTIVES = {
     # name: (metrics.csv column, Optuna direction)
@@ -126,7 +126,7 @@ def run_training(
     command = [
         sys.executable,
         "-m",
-        "qgan.cli",
+        "qgan.training.cli",
         *tokens,
         "--results-dir",
         results_dir,

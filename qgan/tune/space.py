@@ -14,8 +14,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from qgan.cli import build_parser, config_from_args
-from qgan.config import ConfigError, TrainConfig, flag_name
+from qgan.training.cli import build_parser, config_from_args
+from qgan.training.config import ConfigError, TrainConfig, flag_name
 
 MANAGED_FLAGS = {"results_dir": "--output-dir", "run_name": "--study", "resume": "--study", "seed": "--seeds"}
 BOOLEAN_WORDS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}

@@ -1,0 +1,1 @@
+"""Targets, mode coverage, fidelity and plots, in NumPy and matplotlib only."""

@@ -1,0 +1,1 @@
+"""XLA and process plumbing: compile cache, XLA flags, direct calls, heap, noise, files."""
