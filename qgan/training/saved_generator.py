@@ -1,0 +1,77 @@
+"""A trained generator on disk: saved the Keras way (config + .weights.h5) and loaded by load_run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from qgan.models.classical_generator import ClassicalGenerator, ClassicalMixtureGenerator
+from qgan.models.generator import QuantumGenerator
+from qgan.runtime.files import save_atomic, write_atomic
+from qgan.training.config import VALUES_BEFORE_FLAGS, ConfigError, TrainConfig
+
+CONFIG_FILE = "generator.json"
+WEIGHTS_FILE = "generator.weights.h5"
+OLD_WEIGHTS_FILE = "generator.weights.npz"  # run folders written before the Keras format
+# the classes a generator.json may name; importing them registers them with Keras, so a fresh
+# process that imports only this module deserialises them
+GENERATOR_CLASSES = {
+    cls.__name__: cls for cls in (QuantumGenerator, ClassicalGenerator, ClassicalMixtureGenerator)
+}
+
+
+def save_generator(generator, run_dir: str) -> None:
+    """Writes the generator's Keras config (generator.json) and weights (generator.weights.h5)."""
+    config = keras.saving.serialize_keras_object(generator)
+    write_atomic(os.path.join(run_dir, CONFIG_FILE), json.dumps(config, indent=2) + "\n")
+    save_atomic(os.path.join(run_dir, WEIGHTS_FILE), lambda path: keras.saving.save_weights(generator, path))
+
+
+def load_run(run_dir: str):
+    """The trained generator of a run folder, ready to `generate(n)`.
+
+    `generate(n, chunk_size=min(250, n), seed=[seed, step], outcomes=True)` with the run's seed
+    and final step reproduces the run's own final evaluation (samples.npy, outcomes.npy).
+
+    Args:
+        run_dir: a folder written by qgan.training.train.train (or the training script).
+
+    Returns:
+        The generator (a registered Keras layer: QuantumGenerator, ClassicalGenerator or
+        ClassicalMixtureGenerator) with the trained weights.
+
+    Raises:
+        ConfigError: a folder without a finished generator.
+    """
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as handle:
+            generator = keras.saving.deserialize_keras_object(
+                json.load(handle), custom_objects=GENERATOR_CLASSES
+            )
+        keras.saving.load_weights(generator, os.path.join(run_dir, WEIGHTS_FILE))
+        return generator
+    if os.path.isfile(os.path.join(run_dir, OLD_WEIGHTS_FILE)):
+        return _load_npz_run(run_dir)
+    raise ConfigError(
+        f"{run_dir!r} holds no trained generator ({CONFIG_FILE} and {WEIGHTS_FILE}, written when a run "
+        "ends); give the folder of a finished or stopped run"
+    )
+
+
+def _load_npz_run(run_dir: str):
+    from qgan.training.builders import build_generator
+
+    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
+        saved = json.load(handle)
+    values = {**VALUES_BEFORE_FLAGS, **saved, "resume": False}
+    values["critic_units"] = tuple(values["critic_units"])
+    known = TrainConfig.__dataclass_fields__
+    generator = build_generator(TrainConfig(**{key: value for key, value in values.items() if key in known}))
+    with np.load(os.path.join(run_dir, OLD_WEIGHTS_FILE)) as weights:
+        for variable in generator.weights:
+            variable.assign(weights[variable.path.replace("/", ".")])
+    return generator
