@@ -33,6 +33,27 @@ class CoverageReport:
         return dataclasses.asdict(self) | {"counts": list(self.counts)}
 
 
+def assign_modes(samples, centers, std: float, threshold: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's nearest centre, and whether it lies within threshold·std of it.
+
+    Args:
+        samples: (N, 2) points; a row with NaN/Inf is never high quality.
+        centers: (K, 2) mode centres.
+        std: per-axis standard deviation of each mode.
+        threshold: the high-quality radius in stds.
+
+    Returns:
+        ((N,) int nearest-centre indices, (N,) bool high quality).
+    """
+    samples = np.asarray(samples, np.float64)
+    finite = np.all(np.isfinite(samples), axis=1)
+    distances = np.linalg.norm(samples[:, None, :] - np.asarray(centers, np.float64)[None, :, :], axis=2)
+    distances[~finite] = np.inf
+    nearest = np.argmin(distances, axis=1)
+    high_quality = distances[np.arange(len(samples)), nearest] <= threshold * std
+    return nearest, high_quality
+
+
 def mode_coverage(
     samples: np.ndarray, centers: np.ndarray, std: float, threshold: float = 3.0
 ) -> CoverageReport:
@@ -59,11 +80,7 @@ def mode_coverage(
         raise ValueError("mode_coverage needs at least one centre")
     if not std > 0:
         raise ValueError(f"mode_coverage needs std > 0, got {std!r}")
-    finite = np.all(np.isfinite(samples), axis=1)
-    distances = np.linalg.norm(samples[:, None, :] - centers[None, :, :], axis=2)
-    distances[~finite] = np.inf
-    nearest = np.argmin(distances, axis=1)
-    high_quality = distances[np.arange(len(samples)), nearest] <= threshold * std
+    nearest, high_quality = assign_modes(samples, centers, std, threshold)
     counts = np.bincount(nearest[high_quality], minlength=len(centers))
     total = int(counts.sum())
     if total:

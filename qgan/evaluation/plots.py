@@ -44,6 +44,7 @@ def plot_samples(
     title="",
     outcomes=None,
     axis_labels=("x (mode 0 ⟨x̂⟩, after readout)", "y (mode 1 ⟨x̂⟩, after readout)"),
+    bounds=None,
 ):
     """Generated samples over the target: centres, 3·std circles, captured modes in green.
 
@@ -57,6 +58,8 @@ def plot_samples(
         title: figure title.
         outcomes: optional (N,) detector outcome of each sample; samples are then coloured by it.
         axis_labels: what the two coordinates are.
+        bounds: optional ((x min, x max), (y min, y max)) that frame the figure (a user's data);
+            without them the frame is a square around the centres, or matplotlib's own.
 
     Returns:
         The path written.
@@ -92,14 +95,66 @@ def plot_samples(
         if finite.any():  # widen to show stray samples, but not so far that the modes shrink to dots
             reach = np.percentile(np.abs(np.asarray(samples)[finite]), 99.5) + 0.5
             span = min(max(span, reach), 3 * span)
-        axes.set_xlim(-span, span)
-        axes.set_ylim(-span, span)
+        if bounds is None:
+            axes.set_xlim(-span, span)
+            axes.set_ylim(-span, span)
+    if bounds is not None:
+        axes.set_xlim(*bounds[0])
+        axes.set_ylim(*bounds[1])
     axes.set_aspect("equal")
     axes.set_xlabel(axis_labels[0])
     axes.set_ylabel(axis_labels[1])
     _set_title(axes, title)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8, markerscale=2)
     axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_modes(path, samples, target_points, centers, std, title="", columns=None, window=5.0):
+    """Every mode zoomed in: its target samples and the generated samples, ±window stds around its centre.
+
+    The panels show what the 3·std rule cannot: a cluster's width, shape and offset against the
+    target's (the 3·std circle is drawn in each).
+
+    Args:
+        path: PNG file to write.
+        samples: (N, 2) generated coordinates.
+        target_points: (M, 2) target samples.
+        centers: (K, 2) mode centres.
+        std: the modes' std.
+        title: figure title.
+        columns: panels per row (default: about √K).
+        window: the half-width of each panel, in stds.
+
+    Returns:
+        The path written.
+    """
+    centers = np.asarray(centers)
+    samples, target_points = np.asarray(samples), np.asarray(target_points)
+    columns = columns or int(np.ceil(np.sqrt(len(centers))))
+    rows = int(np.ceil(len(centers) / columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.0 * rows + 0.8), squeeze=False)
+    half = window * std
+    for index, axes in enumerate(grid.ravel()):
+        if index >= len(centers):
+            axes.axis("off")
+            continue
+        center = centers[index]
+
+        def near(points, center=center):
+            return points[np.all(np.abs(points - center) <= half, axis=1)] - center
+
+        axes.scatter(*near(target_points).T / std, s=2, c="0.6", alpha=0.5)
+        axes.scatter(*near(samples).T / std, s=2, c="tab:blue", alpha=0.5)
+        axes.add_patch(plt.Circle((0, 0), 3.0, fill=False, color=CAPTURED_COLOUR, lw=1.0))
+        axes.set_xlim(-window, window)
+        axes.set_ylim(-window, window)
+        axes.set_aspect("equal")
+        axes.set_xticks([-3, 0, 3])
+        axes.set_yticks([-3, 0, 3])
+        axes.tick_params(labelsize=6)
+        axes.set_title(f"mode {index}", fontsize=7)
+    figure.suptitle(title + "\ngrey: target, blue: generated; axes in stds from the centre", fontsize=9)
     return _save(figure, path)
 
 

@@ -92,3 +92,35 @@ def test_bad_npy_shape_is_reported(tmp_path):
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     with pytest.raises(targets.DataError, match=r"shape \(2, 2, 2\)"):
         targets.load_points(str(tmp_path / "cube.npy"))
+
+
+def test_the_held_out_split_is_disjoint_from_training_and_fixed_by_the_seed(tmp_path):
+    points = np.arange(200, dtype=float).reshape(100, 2)
+    np.save(tmp_path / "points.npy", points)
+    target = targets.from_file(str(tmp_path / "points.npy"), holdout_fraction=0.2, seed=3)
+    assert len(target.points) == 80 and len(target.heldout) == 20
+    rows = {tuple(row) for row in target.points}
+    assert not rows & {tuple(row) for row in target.heldout}
+    assert rows | {tuple(row) for row in target.heldout} == {tuple(row) for row in points}
+    again = targets.from_file(str(tmp_path / "points.npy"), holdout_fraction=0.2, seed=3)
+    np.testing.assert_array_equal(again.heldout, target.heldout)
+    other = targets.from_file(str(tmp_path / "points.npy"), holdout_fraction=0.2, seed=4)
+    assert {tuple(row) for row in other.heldout} != {tuple(row) for row in target.heldout}
+    # training draws come from the training points only
+    assert {tuple(row) for row in target.sample(500, seed=0).astype(float)} <= rows
+
+
+def test_nothing_is_held_out_at_zero_or_from_a_single_point(tmp_path):
+    np.save(tmp_path / "one.npy", np.array([[1.0, 2.0]]))
+    assert targets.from_file(str(tmp_path / "one.npy"), holdout_fraction=0.5).heldout is None
+    np.save(tmp_path / "two.npy", np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert targets.from_file(str(tmp_path / "two.npy"), holdout_fraction=0.0).heldout is None
+    assert len(targets.from_file(str(tmp_path / "two.npy"), holdout_fraction=0.9).points) == 1
+
+
+def test_a_csv_header_names_the_columns(tmp_path):
+    (tmp_path / "named.csv").write_text('"x (µm)",y (µm)\n0,1\n2,3\n', encoding="utf-8")
+    target = targets.from_file(str(tmp_path / "named.csv"))
+    assert target.columns == ("x (µm)", "y (µm)")
+    (tmp_path / "plain.csv").write_text("0,1\n2,3\n")
+    assert targets.from_file(str(tmp_path / "plain.csv")).columns is None
