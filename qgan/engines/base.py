@@ -99,7 +99,7 @@ class Engine(abc.ABC):
         batch_size: int,
         output_modes,
         ancilla_modes,
-        detector: str = "pnr",
+        detector="pnr",
     ) -> HeraldedOutput:
         """Runs `program`, measures `ancilla_modes` and reads the conditional means of `output_modes`.
 
@@ -107,7 +107,8 @@ class Engine(abc.ABC):
             program, arguments, batch_size: as for `run`.
             output_modes: modes whose conditional ⟨x⟩ and ⟨p⟩ are read.
             ancilla_modes: modes measured by the detectors.
-            detector: "pnr" (photon-number resolving) or "threshold" (click / no click).
+            detector: a detectors.Detector (kind, efficiency, dark counts), or "pnr" / "threshold"
+                for the ideal photon-number-resolving or click detector.
 
         Returns:
             The HeraldedOutput: every outcome's probability and conditional means, and the trace.

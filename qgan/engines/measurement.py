@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import itertools
 
 import numpy as np
 import tensorflow as tf
 
-DETECTORS = ("pnr", "threshold")
+from qgan.engines.detectors import Detector, detector_matrix
+
 # Probabilities below this count as zero when dividing by them (|⟨a⟩_n·p_n| ≤ p_n·√cutoff keeps the
 # quotient bounded; float32 squares of it stay normal in the gradient).
 PROBABILITY_FLOOR = 1e-12
@@ -34,43 +33,29 @@ class HeraldedOutput:
     trace: tf.Tensor
 
 
-def outcome_count(cutoff: int, ancillas: int, detector: str) -> int:
-    """How many outcomes `ancillas` detectors can give: cutoff^K photon-number patterns, or 2^K clicks."""
-    if detector not in DETECTORS:
-        raise ValueError(f"unknown detector {detector!r}; allowed: {', '.join(DETECTORS)}")
-    return cutoff**ancillas if detector == "pnr" else 2**ancillas
+def outcome_count(cutoff: int, ancillas: int, detector) -> int:
+    """How many outcomes `ancillas` detectors can give: cutoff^K counts, or 2^K click patterns."""
+    return as_detector(detector).outcomes(cutoff) ** ancillas
 
 
-@functools.cache
-def outcome_groups(cutoff: int, ancillas: int, detector: str) -> np.ndarray:
-    """0/1 matrix (cutoff^K, outcomes): which photon-number pattern of the ancillas gives which outcome.
-
-    Patterns are ordered as np.ndindex((cutoff,) * K). A photon-number-resolving detector reports the
-    pattern itself; a threshold detector reports per ancilla only "no photon" (0) or "click" (1),
-    and outcome Σ_k click_k·2^(K−1−k).
-    """
-    groups = np.zeros((cutoff**ancillas, outcome_count(cutoff, ancillas, detector)))
-    for index, pattern in enumerate(itertools.product(range(cutoff), repeat=ancillas)):
-        if detector == "pnr":
-            groups[index, index] = 1.0
-        else:
-            clicks = [int(count > 0) for count in pattern]
-            groups[index, int("".join(map(str, clicks)) or "0", 2)] = 1.0
-    return groups
+def as_detector(detector) -> Detector:
+    """A Detector, from one or from its kind's name ("pnr", "threshold": the ideal detector)."""
+    return detector if isinstance(detector, Detector) else Detector(detector)
 
 
-def heralded_moments(ket, output_modes, ancilla_modes, detector: str = "pnr") -> HeraldedOutput:
+def heralded_moments(ket, output_modes, ancilla_modes, detector="pnr") -> HeraldedOutput:
     """Measures the ancillas of a batched ket and reads the conditional means of the output modes.
 
-    For outcome n with projector Π_n on the ancillas, p_n = ⟨ψ|Π_n|ψ⟩ and the conditional
-    ⟨a_i⟩_n = ⟨ψ|Π_n a_i|ψ⟩ / p_n, so ⟨x_i⟩_n = 2 Re⟨a_i⟩_n and ⟨p_i⟩_n = 2 Im⟨a_i⟩_n (ħ = 2).
-    A threshold "click" is the sum of every pattern with photons, so its conditional state is mixed.
+    Every detector model is a POVM diagonal in the ancillas' Fock basis, Π_k = Σ_n D[n, k] |n⟩⟨n|
+    with D = detectors.detector_matrix. So p_k = Σ_n D[n, k] ⟨ψ|Π_n|ψ⟩ and the conditional
+    ⟨a_i⟩_k = Σ_n D[n, k] ⟨ψ|Π_n a_i|ψ⟩ / p_k are exact sums over the pure state's amplitudes, no
+    density matrix needed; ⟨x_i⟩_k = 2 Re⟨a_i⟩_k and ⟨p_i⟩_k = 2 Im⟨a_i⟩_k (ħ = 2).
 
     Args:
         ket: complex tensor (batch, cutoff, …, cutoff), one axis per mode.
         output_modes: modes whose conditional quadrature means are read.
         ancilla_modes: measured modes (none of them in output_modes).
-        detector: "pnr" (photon-number resolving) or "threshold" (click / no click).
+        detector: a detectors.Detector, or "pnr" / "threshold" for the ideal one.
 
     Returns:
         The HeraldedOutput, differentiable with respect to the ket.
@@ -81,7 +66,7 @@ def heralded_moments(ket, output_modes, ancilla_modes, detector: str = "pnr") ->
     if set(output_modes) & set(ancilla_modes):
         raise ValueError(f"modes {sorted(set(output_modes) & set(ancilla_modes))} are both read and measured")
     real_dtype = tf.float64 if ket.dtype == tf.complex128 else tf.float32
-    groups = tf.constant(outcome_groups(cutoff, len(ancilla_modes), detector), real_dtype)
+    groups = tf.constant(detector_matrix(cutoff, len(ancilla_modes), as_detector(detector)), real_dtype)
     sqrt_n = tf.constant(np.sqrt(np.arange(1, cutoff)), ket.dtype)[:, None, None]
     patterns = cutoff ** len(ancilla_modes)
     probabilities, lowered_overlaps = None, []

@@ -9,7 +9,8 @@ import tensorflow as tf
 from strawberryfields import ops
 
 from qgan.engines import FockEngine, StrawberryFieldsEngine, fock_beamsplitter, fock_gates
-from qgan.engines.measurement import heralded_moments, outcome_count, outcome_groups
+from qgan.engines.detectors import Detector, detector_matrix
+from qgan.engines.measurement import heralded_moments, outcome_count
 from qgan.models.circuits import build_circuit
 
 ENGINES = {"fock": lambda cutoff: FockEngine(cutoff, dtype=tf.complex128), "sf": StrawberryFieldsEngine}
@@ -27,13 +28,14 @@ def coherent(alpha, cutoff):
     return np.exp(-(abs(alpha) ** 2) / 2) * alpha**n / np.sqrt([math.factorial(k) for k in n])
 
 
-def test_outcome_groups_of_pnr_and_threshold_detectors():
-    np.testing.assert_array_equal(outcome_groups(3, 1, "pnr"), np.eye(3))
+def test_ideal_pnr_and_threshold_detector_matrices():
+    np.testing.assert_array_equal(detector_matrix(3, 1, Detector("pnr")), np.eye(3))
     # two threshold ancillas at cutoff 2: patterns 00, 01, 10, 11 → outcomes 0, 1, 2, 3
-    np.testing.assert_array_equal(outcome_groups(2, 2, "threshold"), np.eye(4))
-    groups = outcome_groups(3, 2, "threshold")  # patterns (0,0) (0,1) (0,2) (1,0) … (2,2)
+    np.testing.assert_array_equal(detector_matrix(2, 2, Detector("threshold")), np.eye(4))
+    groups = detector_matrix(3, 2, Detector("threshold"))  # patterns (0,0) (0,1) (0,2) (1,0) … (2,2)
     np.testing.assert_array_equal(groups.argmax(axis=1), [0, 1, 1, 2, 3, 3, 2, 3, 3])
     assert outcome_count(12, 1, "pnr") == 12 and outcome_count(12, 3, "threshold") == 8
+    assert set(np.unique(groups)) == {0.0, 1.0}
     with pytest.raises(ValueError, match="unknown detector 'apd'; allowed: pnr, threshold"):
         outcome_count(5, 1, "apd")
 
