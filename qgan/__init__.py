@@ -11,6 +11,7 @@ _PUBLIC = {
     "load_run": ("qgan.training.saved_generator", "load_run"),
     "train_main": ("qgan.training.cli", "main"),
     "sample_main": ("qgan.training.sample_cli", "main"),
+    "export_main": ("qgan.training.export_cli", "main"),
     "tune_main": ("qgan.tune.cli", "main"),
 }
 

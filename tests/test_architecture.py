@@ -98,7 +98,7 @@ def test_import_qgan_is_light_and_declares_its_public_surface():
     modules = loaded_modules("import qgan")
     assert "tensorflow" not in modules
     assert qgan.__all__ == sorted(
-        ["TrainConfig", "train", "load_run", "train_main", "sample_main", "tune_main"]
+        ["TrainConfig", "train", "load_run", "train_main", "sample_main", "export_main", "tune_main"]
     )
     for name in qgan.__all__:
         assert callable(getattr(qgan, name)), name

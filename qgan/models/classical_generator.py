@@ -49,6 +49,7 @@ class ClassicalGenerator(CoordinateGenerator):
         output_dim: dimension of the coordinates.
         seed: seed of the weight initialisers.
         jit_compile: compile `generate` with XLA.
+        latent_distribution: "uniform" or "gaussian" (see `CoordinateGenerator.shaped_latent`).
     """
 
     def __init__(
@@ -58,9 +59,11 @@ class ClassicalGenerator(CoordinateGenerator):
         output_dim: int = 2,
         seed: int | None = None,
         jit_compile: bool = True,
+        latent_distribution: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._set_latent_distribution(latent_distribution)
         self.latent_dim = latent_dim
         self.hidden_units = tuple(hidden_units)
         self.output_dim = output_dim
@@ -85,7 +88,7 @@ class ClassicalGenerator(CoordinateGenerator):
         Returns:
             (batch, output_dim) coordinates, and the traces when return_trace.
         """
-        hidden = tf.convert_to_tensor(z, tf.float32)
+        hidden = self.shaped_latent(z, self.latent_dim)
         last = len(self.kernels) - 1
         for index, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
             hidden = tf.matmul(hidden, kernel) + bias
@@ -103,6 +106,7 @@ class ClassicalGenerator(CoordinateGenerator):
             output_dim=self.output_dim,
             seed=self.seed,
             jit_compile=self.jit_compile,
+            latent_distribution=self.latent_distribution,
         )
         return config
 
@@ -122,6 +126,7 @@ class ClassicalMixtureGenerator(CoordinateGenerator):
         output_dim: dimension of the coordinates.
         seed: seed of the weight initialisers.
         jit_compile: compile `generate` with XLA.
+        latent_distribution: "uniform" or "gaussian" (see `CoordinateGenerator.shaped_latent`).
     """
 
     def __init__(
@@ -132,9 +137,11 @@ class ClassicalMixtureGenerator(CoordinateGenerator):
         output_dim: int = 2,
         seed: int | None = None,
         jit_compile: bool = True,
+        latent_distribution: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._set_latent_distribution(latent_distribution)
         self.continuous_dim = latent_dim
         self.latent_dim = latent_dim + 1
         self.outcomes = outcomes
@@ -155,7 +162,7 @@ class ClassicalMixtureGenerator(CoordinateGenerator):
 
     def mixture(self, z):
         """Every outcome's coordinates (batch, outcomes, output_dim), probabilities and a trace of ones."""
-        z = tf.convert_to_tensor(z, tf.float32)[:, : self.continuous_dim]
+        z = self.shaped_latent(z, self.continuous_dim)
         batch = tf.shape(z)[0]
         codes = tf.broadcast_to(tf.eye(self.outcomes), tf.stack([batch, self.outcomes, self.outcomes]))
         repeated = tf.broadcast_to(z[:, None, :], tf.stack([batch, self.outcomes, self.continuous_dim]))
@@ -178,5 +185,6 @@ class ClassicalMixtureGenerator(CoordinateGenerator):
             output_dim=self.output_dim,
             seed=self.seed,
             jit_compile=self.jit_compile,
+            latent_distribution=self.latent_distribution,
         )
         return config

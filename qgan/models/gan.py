@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from qgan.guard import GradientGuard
 from qgan.models.critic import gradient_penalty
+from qgan.models.ema import WeightAverage
+from qgan.models.energy import mixture_energy_distance, mixture_local_mmd
 from qgan.models.generator import born_rule_samples
 from qgan.runtime.direct_call import DirectCall
 
@@ -64,6 +68,14 @@ class CoordinateGAN(keras.Model):
         gp_target: the gradient norm the penalty pulls towards: 1 for WGAN-GP, 0 for the zero-centred
             penalty (a damped critic: the players settle instead of circling the equilibrium).
         trace_penalty: weight of mean(1 − trace) in the generator loss (keeps the state in the cutoff).
+        energy_weight: weight of the squared energy distance between the generator's batch (exact
+            over outcomes) and the step's real rows in the generator loss (0 = off): a term whose
+            gradient sees each mode's width where the critic's vanishes.
+        mmd_weight: weight of the squared local MMD (mixture_local_mmd, bandwidths mmd_scales) between
+            the generator's batch and the step's real rows in the generator loss (0 = off).
+        mmd_scales: the local MMD's kernel bandwidths.
+        average_decay: decay of the exponential moving average of the generator's weights that
+            `averaged()` puts in place for evaluating and saving (0 = no average).
         marginal_critic: with a mixture generator, score the critic's fake term as the exact average
             over outcomes, Σ_n p_n·D(G_n(z)), instead of over Born-rule samples (the gradient penalty
             still uses the samples).
@@ -79,6 +91,10 @@ class CoordinateGAN(keras.Model):
         gp_weight: float = 10.0,
         gp_target: float = 1.0,
         trace_penalty: float = 0.0,
+        energy_weight: float = 0.0,
+        mmd_weight: float = 0.0,
+        mmd_scales: tuple = (),
+        average_decay: float = 0.0,
         marginal_critic: bool = False,
         guard_options: dict | None = None,
         seed: int | None = None,
@@ -91,6 +107,13 @@ class CoordinateGAN(keras.Model):
         self.gp_weight = gp_weight
         self.gp_target = gp_target
         self.trace_penalty = trace_penalty
+        self.energy_weight = energy_weight
+        self.mmd_weight = mmd_weight
+        self.mmd_scales = tuple(float(scale) for scale in mmd_scales)
+        if mmd_weight and not self.mmd_scales:
+            raise ValueError("mmd_weight > 0 needs mmd_scales")
+        self.average_decay = average_decay
+        self.weight_average = None
         self.marginal_critic = marginal_critic and bool(generator.outcomes)
         self.noise_seed = keras.random.SeedGenerator(seed)
         guard_options = dict(guard_options or {})
@@ -111,6 +134,10 @@ class CoordinateGAN(keras.Model):
         self.trackers["trace_min"] = MinMetric(name="trace_min")
         if generator.outcomes:
             self.trackers["outcome_entropy"] = keras.metrics.Mean(name="outcome_entropy")
+        if energy_weight:
+            self.trackers["energy_distance"] = keras.metrics.Mean(name="energy_distance")
+        if mmd_weight:
+            self.trackers["local_mmd"] = keras.metrics.Mean(name="local_mmd")
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         """Sets both optimizers and builds them and the guards on all their variables.
@@ -125,7 +152,20 @@ class CoordinateGAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.critic_guard.build(d_optimizer, self.critic.trainable_variables)
         self.generator_guard.build(g_optimizer, self.generator.trainable_variables)
+        if self.average_decay:
+            self.weight_average = WeightAverage(
+                self.generator.trainable_variables, self.average_decay, name="generator_average"
+            )
         self.built = True
+
+    @contextlib.contextmanager
+    def averaged(self):
+        """Within the block the generator holds its averaged weights (its own, without an average)."""
+        if self.weight_average is None:
+            yield self.generator
+            return
+        with self.weight_average.applied():
+            yield self.generator
 
     def make_train_function(self, force=False):
         """Keras' train function; under XLA, the critic and generator phases as two compiled programs.
@@ -186,24 +226,44 @@ class CoordinateGAN(keras.Model):
         report = self.critic_guard.apply_gradients(self.d_optimizer, grads, variables, loss=d_loss)
         return d_loss, wasserstein, penalty, report
 
-    def generator_step(self, batch_size):
-        """One generator update; returns the loss, the per-sample traces and the guard report."""
+    def generator_step(self, batch_size, real=None):
+        """One generator update; returns the loss, the per-sample traces and the guard report.
+
+        Args:
+            batch_size: latent rows of the step.
+            real: the step's real rows, for the energy-distance term (needed when energy_weight > 0).
+        """
         z = self.generator.sample_latent(batch_size, seed=self.noise_seed)
         variables = self.generator.trainable_variables
-        weights = None
+        weights = energy = mmd = None
         with tf.GradientTape() as tape:
             if self.generator.outcomes:
                 coordinates, probabilities, trace = self.generator.mixture(z)
                 weights = outcome_weights(probabilities)
                 g_loss = -self.marginal_score(coordinates, weights)
+                fake_mixture = (coordinates, weights)
             else:
                 fake, trace = self.generator(z, return_trace=True)
                 g_loss = -tf.reduce_mean(self.critic(fake, training=True))
+                fake_mixture = (fake[:, None, :], tf.ones_like(fake[:, :1]))
+            if self.energy_weight:
+                energy = mixture_energy_distance(*fake_mixture, real)
+                g_loss += self.energy_weight * energy
+            if self.mmd_weight:
+                mmd = mixture_local_mmd(*fake_mixture, real, self.mmd_scales)
+                g_loss += self.mmd_weight * mmd
             g_loss += self.trace_penalty * tf.reduce_mean(1.0 - trace)
         grads = tape.gradient(g_loss, variables)
         report = self.generator_guard.apply_gradients(self.g_optimizer, grads, variables, loss=g_loss)
         if weights is not None:
             self.trackers["outcome_entropy"].update_state(entropy(tf.reduce_mean(weights, axis=0)))
+        if energy is not None:
+            self.trackers["energy_distance"].update_state(energy)
+        if mmd is not None:
+            self.trackers["local_mmd"].update_state(mmd)
+        if self.weight_average is not None:
+            with tf.control_dependencies([report["recovered"]]):
+                self.weight_average.update()
         return g_loss, trace, report
 
     def critic_fakes(self, count):
@@ -246,7 +306,8 @@ class CoordinateGAN(keras.Model):
 
     def generator_phase(self, data):
         """The generator step of a train_step (data gives only the batch size); returns the logs."""
-        g_loss, trace, g_report = self.generator_step(self._batch_size(data))
+        batch_size = self._batch_size(data)
+        g_loss, trace, g_report = self.generator_step(batch_size, real=data[:batch_size])
         self.trackers["g_loss"].update_state(g_loss)
         self.trackers["g_grad_norm"].update_state(g_report["global_norm"])
         self.trackers["trace_mean"].update_state(trace)

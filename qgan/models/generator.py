@@ -7,12 +7,16 @@ import numpy as np
 import tensorflow as tf
 
 from qgan.engines import TableEntry, make_engine
+from qgan.engines.detectors import Detector
 from qgan.engines.measurement import outcome_count
 from qgan.models.circuits import ACTIVE_GROUPS, build_circuit
 from qgan.runtime import noise
 
 READOUTS = ("expectation", "heralded")
 QUADRATURES = ("xp", "xx")
+LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
+# a uniform draw this close to ±1 maps to ±5.3 standard deviations (erfinv(±1) is infinite)
+GAUSSIAN_LIMIT = 1.0 - 1.2e-7
 
 
 class CoordinateGenerator(keras.layers.Layer):
@@ -30,7 +34,29 @@ class CoordinateGenerator(keras.layers.Layer):
     supports_graph = True
     #: number of discrete outcomes of a mixture generator; 0 for a plain map of the latent.
     outcomes = 0
+    #: how the generator reads its continuous latent columns (see `shaped_latent`)
+    latent_distribution = "uniform"
     _compiled_forward = None
+
+    def _set_latent_distribution(self, latent_distribution: str) -> None:
+        if latent_distribution not in LATENT_DISTRIBUTIONS:
+            allowed = ", ".join(LATENT_DISTRIBUTIONS)
+            raise ValueError(f"unknown latent distribution {latent_distribution!r}; allowed: {allowed}")
+        self.latent_distribution = latent_distribution
+
+    def shaped_latent(self, z, columns: int):
+        """The first `columns` latent columns as the generator reads them.
+
+        The latent noise is always uniform on [-1, 1] (so that samples stay a function of it);
+        "uniform" reads it as it is, "gaussian" as standard normal values through the normal's
+        inverse CDF, √2·erfinv(z), cut at ±5.3. A mixture's outcome column is never reshaped.
+        """
+        z = tf.convert_to_tensor(z, tf.float32)[:, :columns]
+        if self.latent_distribution == "uniform":
+            return z
+        return np.sqrt(2.0).astype(np.float32) * tf.math.erfinv(
+            tf.clip_by_value(z, -GAUSSIAN_LIMIT, GAUSSIAN_LIMIT)
+        )
 
     def parameter_count(self) -> int:
         """The number of trainable scalars."""
@@ -169,6 +195,16 @@ class QuantumGenerator(CoordinateGenerator):
         quadratures: with the heralded readout, "xp" or "xx".
         ancilla_offset: a fixed displacement added to each ancilla's first latent displacement, so that
             the detectors' outcomes start spread over many photon numbers.
+        latent_distribution: "uniform" or "gaussian" (see `CoordinateGenerator.shaped_latent`).
+        detector_efficiency: with the heralded readout, each detector's efficiency η (0 < η ≤ 1).
+        dark_counts: with the heralded readout, the mean dark counts ν of each detector.
+        output_loss: the transmission T of a loss channel before the read modes' quadratures: it
+            scales every ⟨a⟩, so every coordinate before the readout's affine map, by √T.
+        latent_output: after the circuit, displace the read modes by the latent noise once more:
+            by α = latent_scale·(v₀z₀ + i·v₁z₁) on mode 0 (quadratures "xp"), or by latent_scale·v₀z₀
+            and latent_scale·v₁z₁ on modes 0 and 1, with trainable v (starting at 1). D(α) turns ⟨a⟩
+            into ⟨a⟩ + α exactly and leaves the outcome probabilities alone, so every outcome's
+            cluster gains the same spread, isotropic for a Gaussian latent and v₀ = v₁.
     """
 
     def __init__(
@@ -191,9 +227,19 @@ class QuantumGenerator(CoordinateGenerator):
         detector: str = "pnr",
         quadratures: str = "xp",
         ancilla_offset: float = 0.0,
+        latent_distribution: str = "uniform",
+        detector_efficiency: float = 1.0,
+        dark_counts: float = 0.0,
+        output_loss: float = 1.0,
+        latent_output: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._set_latent_distribution(latent_distribution)
+        if not 0.0 < output_loss <= 1.0:
+            raise ValueError(f"output_loss {output_loss!r} is not allowed; use a transmission 0 < T ≤ 1")
+        self.output_loss = output_loss
+        self.detector_model = Detector(detector, detector_efficiency, dark_counts)
         if readout not in READOUTS:
             raise ValueError(f"unknown readout {readout!r}; allowed: {', '.join(READOUTS)}")
         if quadratures not in QUADRATURES:
@@ -246,6 +292,12 @@ class QuantumGenerator(CoordinateGenerator):
                 shape=(self.circuit.encodings, modes),
                 initializer=keras.initializers.Constant(1.0 / self.circuit.encodings),
             )
+        self.latent_output = latent_output
+        self.output_latent_weights = None
+        if latent_output:
+            self.output_latent_weights = self.add_weight(
+                name="output_latent_weights", shape=(2,), initializer="ones"
+            )
         self.readout_scale = self.add_weight(name="readout_scale", shape=(output_dim,), initializer="ones")
         self.readout_shift = self.add_weight(name="readout_shift", shape=(output_dim,), initializer="zeros")
         self.built = True  # every weight exists now, whatever the input (Keras saving checks this)
@@ -273,7 +325,7 @@ class QuantumGenerator(CoordinateGenerator):
                 for index in range(self.circuit.group_sizes[group]):
                     name = self.circuit.parameter_name(group, layer, index)
                     arguments[name] = TableEntry(value, layer, index)
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = self.shaped_latent(z, self.modes)
         rows = []
         for encoding in range(self.circuit.encodings):
             row = []
@@ -293,6 +345,24 @@ class QuantumGenerator(CoordinateGenerator):
                 arguments[name] = TableEntry(displacements, encoding, mode)
         return arguments
 
+    def output_displacement(self, z) -> tf.Tensor:
+        """The latent output displacement α of each latent row, as (batch, 2): its two real parameters.
+
+        For quadratures "xp" they are Re α and Im α on mode 0, otherwise the real displacements of
+        modes 0 and 1; zeros without `latent_output`.
+        """
+        z = self.shaped_latent(z, 2)
+        if self.output_latent_weights is None:
+            return tf.zeros_like(z)
+        return self.latent_scale * self.output_latent_weights * z
+
+    def shifted(self, means, z):
+        """The read quadratures' means (batch, [outcomes,] 2) after the output displacement: + 2·α (ħ = 2)."""
+        if self.output_latent_weights is None:
+            return means
+        shift = 2.0 * self.output_displacement(z)
+        return means + (shift[:, None, :] if means.shape.rank == 3 else shift)
+
     def call(self, z, return_trace: bool = False):
         """Generates coordinates for latent noise z of shape (batch, modes).
 
@@ -308,7 +378,10 @@ class QuantumGenerator(CoordinateGenerator):
             coordinates, trace, _ = self.sample_outcomes(z)
         else:
             output = self.engine.run(self.circuit.program, self.circuit_arguments(z), int(z.shape[0]))
-            coordinates = output.x_means[:, : self.output_dim] * self.readout_scale + self.readout_shift
+            means = self.shifted(output.x_means[:, : self.output_dim], z)
+            coordinates = (
+                means * np.float32(np.sqrt(self.output_loss)) * self.readout_scale + self.readout_shift
+            )
             trace = output.trace
         if return_trace:
             return coordinates, trace
@@ -330,13 +403,14 @@ class QuantumGenerator(CoordinateGenerator):
             int(z.shape[0]),
             self.output_modes,
             self.ancilla_modes,
-            self.detector,
+            self.detector_model,
         )
         if self.quadratures == "xp":
             means = tf.concat([output.x_means, output.p_means], axis=-1)
         else:
             means = output.x_means
-        coordinates = tf.cast(means, tf.float32) * self.readout_scale + self.readout_shift
+        means = self.shifted(tf.cast(means, tf.float32), z)
+        coordinates = means * np.float32(np.sqrt(self.output_loss)) * self.readout_scale + self.readout_shift
         return coordinates, tf.cast(output.probabilities, tf.float32), tf.cast(output.trace, tf.float32)
 
     def get_config(self):
@@ -360,5 +434,10 @@ class QuantumGenerator(CoordinateGenerator):
             detector=self.detector,
             quadratures=self.quadratures,
             ancilla_offset=self.ancilla_offset,
+            latent_distribution=self.latent_distribution,
+            detector_efficiency=self.detector_model.efficiency,
+            dark_counts=self.detector_model.dark_counts,
+            output_loss=self.output_loss,
+            latent_output=self.latent_output,
         )
         return config

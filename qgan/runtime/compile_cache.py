@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 
 from qgan.runtime.xla_flags import add_flag, flag_value
@@ -11,10 +12,8 @@ FLAG = "--tf_xla_persistent_cache_directory"
 
 def default_directory() -> str:
     """$XDG_CACHE_HOME/qgan/xla/tf-<version> (~/.cache/... by default): one folder per TensorFlow version."""
-    import tensorflow as tf
-
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "qgan", "xla", f"tf-{tf.__version__}")
+    return os.path.join(root, "qgan", "xla", f"tf-{importlib.metadata.version('tensorflow')}")
 
 
 def enable(directory: str | None = None) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from qgan.evaluation import targets
@@ -13,9 +16,11 @@ from qgan.models.classical_generator import (
     matching_hidden_units,
 )
 from qgan.models.critic import build_critic
+from qgan.models.energy import local_scale
 from qgan.models.gan import CoordinateGAN
 from qgan.models.generator import QuantumGenerator
-from qgan.training.config import TrainConfig
+from qgan.runtime.errors import first_line
+from qgan.training.config import ConfigError, TrainConfig
 
 
 def make_target(config: TrainConfig) -> targets.Target:
@@ -24,7 +29,9 @@ def make_target(config: TrainConfig) -> targets.Target:
         return targets.ring()
     if config.dataset == "grid":
         return targets.grid()
-    return targets.from_file(config.data, config.centers, config.std)
+    return targets.from_file(
+        config.data, config.centers, config.std, holdout_fraction=config.holdout_fraction(), seed=config.seed
+    )
 
 
 def build_generator(config: TrainConfig):
@@ -47,6 +54,11 @@ def build_generator(config: TrainConfig):
         detector=config.detector,
         quadratures=config.quadratures,
         ancilla_offset=config.ancilla_offset,
+        latent_distribution=config.latent_distribution,
+        detector_efficiency=config.detector_efficiency,
+        dark_counts=config.dark_counts,
+        output_loss=config.output_loss,
+        latent_output=config.latent_output,
         name="quantum_generator",
     )
     if config.generator == "quantum":
@@ -62,6 +74,7 @@ def build_generator(config: TrainConfig):
             hidden_units=hidden_units,
             seed=config.seed,
             jit_compile=config.jit_compile,
+            latent_distribution=config.latent_distribution,
             name="classical_mixture_generator",
         )
     hidden_units = matching_hidden_units(quantum.parameter_count(), config.modes, 2)
@@ -70,6 +83,7 @@ def build_generator(config: TrainConfig):
         hidden_units=hidden_units,
         seed=config.seed,
         jit_compile=config.jit_compile,
+        latent_distribution=config.latent_distribution,
         name="classical_generator",
     )
 
@@ -85,6 +99,7 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
     if run_eagerly is None:
         run_eagerly = not generator.supports_graph
     critic = build_critic(config.critic_units, seed=config.seed + 100)
+    scales = mmd_scales(make_target(config), config.seed) if config.mmd_weight else ()
     gan = CoordinateGAN(
         generator,
         critic,
@@ -92,6 +107,10 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
         gp_weight=config.gp_weight,
         gp_target=config.gp_target,
         trace_penalty=config.trace_penalty,
+        energy_weight=config.energy_weight,
+        mmd_weight=config.mmd_weight,
+        mmd_scales=scales,
+        average_decay=config.average_decay,
         marginal_critic=config.marginal_critic,
         guard_options=config.guard_options(),
         seed=config.seed,
@@ -103,6 +122,27 @@ def build_gan(config: TrainConfig, run_eagerly: bool | None = None) -> Coordinat
         jit_compile=config.jit_compile and not run_eagerly,
     )
     return gan
+
+
+MMD_SCALE_FACTORS = (1.0, 2.0, 4.0, 8.0)
+LOCAL_SCALE_POINTS = 2000
+
+
+def mmd_scales(target: targets.Target, seed: int) -> tuple[float, ...]:
+    """The local MMD's bandwidths: MMD_SCALE_FACTORS times the data's local scale (energy.local_scale).
+
+    The scale is the median distance to the 10th nearest neighbour among 2,000 real points, drawn
+    fresh from a mixture or without replacement from a file's training points: it follows the
+    data's resolution and knows nothing of its modes.
+    """
+    rng = np.random.default_rng((seed, 2**41))
+    if target.points is not None:
+        chosen = rng.permutation(len(target.points))[:LOCAL_SCALE_POINTS]
+        points = target.points[chosen]
+    else:
+        points = target.sample(LOCAL_SCALE_POINTS, seed=(seed, 2**41))
+    scale = local_scale(points)
+    return tuple(factor * scale for factor in MMD_SCALE_FACTORS)
 
 
 def real_dataset(target: targets.Target, config: TrainConfig, start_step: int = 0) -> tf.data.Dataset:
@@ -133,14 +173,19 @@ def decaying_rates(gan: CoordinateGAN, config: TrainConfig) -> list:
 
 
 def make_checkpoint(
-    gan: CoordinateGAN, step: tf.Variable, running_means: bool = True, branch_budgets: bool = True
+    gan: CoordinateGAN,
+    step: tf.Variable,
+    running_means: bool = True,
+    branch_budgets: bool = True,
+    average: bool = True,
 ) -> tf.train.Checkpoint:
     """The whole training state: both players' weights and optimizers, guards, noise RNG, step.
 
     With running_means it also holds the metric means since the last evaluation, so a run resumed
     between two evaluations writes the rows of an uninterrupted one. With branch_budgets it holds
     which branch each guard's next healthy step takes, so a resumed run rounds as the
-    uninterrupted one did. A checkpoint written before either was saved is restored without it.
+    uninterrupted one did. With average it holds the generator's weight average (when the GAN has
+    one). A checkpoint written before any of them was saved is restored without it.
     """
     means = {
         f"{name}_{index}": variable.value
@@ -162,6 +207,11 @@ def make_checkpoint(
         step=step,
         **({"running_means": tf.train.Checkpoint(**means)} if running_means else {}),
         **guards,
+        **(
+            {"generator_average": tf.train.Checkpoint(**gan.weight_average.state_variables())}
+            if average and gan.weight_average is not None
+            else {}
+        ),
     )
 
 
@@ -174,8 +224,43 @@ def restore_checkpoint(gan: CoordinateGAN, step: tf.Variable, path: str) -> None
     saved = [name for name, _ in tf.train.list_variables(path)]
     with_means = any(name.startswith("running_means/") for name in saved)
     with_budgets = any(name.split("/")[0].endswith(GradientGuard.BRANCH_BUDGET) for name in saved)
-    checkpoint = make_checkpoint(gan, step, running_means=with_means, branch_budgets=with_budgets)
+    with_average = any(name.startswith("generator_average/") for name in saved)
+    checkpoint = make_checkpoint(
+        gan, step, running_means=with_means, branch_budgets=with_budgets, average=with_average
+    )
     checkpoint.restore(path).assert_existing_objects_matched()
+
+
+CHECKPOINT_ERRORS = (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError, OSError)
+
+
+def restore_newest_readable(gan: CoordinateGAN, step: tf.Variable, manager, run_name: str, log) -> str:
+    """Restores the newest checkpoint of `manager` that can be read, saying which it skipped and why.
+
+    A checkpoint cut short by a crash during its save or a full disk is skipped for the one before
+    it; every variable is assigned again by the checkpoint that is restored.
+
+    Returns:
+        The path restored.
+
+    Raises:
+        ConfigError: no checkpoint can be read (or none fits this GAN); nothing was changed on disk.
+    """
+    skipped = []
+    for path in reversed(manager.checkpoints):
+        try:
+            restore_checkpoint(gan, step, path)
+        except CHECKPOINT_ERRORS as error:
+            skipped.append((os.path.basename(path), first_line(error)))
+            continue
+        for name, reason in skipped:
+            log(f"qgan: checkpoint {name} cannot be read ({reason}); resuming from {os.path.basename(path)}")
+        return path
+    name, reason = skipped[0] if skipped else ("(none)", "no checkpoint listed")
+    raise ConfigError(
+        f"--run-name {run_name!r}: none of its {len(skipped)} checkpoints can be restored (the newest, "
+        f"{name}: {reason}); choose another --run-name"
+    )
 
 
 def generator_description(config: TrainConfig, generator) -> str:

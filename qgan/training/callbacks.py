@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import tempfile
@@ -12,7 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from qgan.evaluation.coverage import mode_coverage
+from qgan.evaluation.coverage import CoverageReport, mode_coverage
+from qgan.evaluation.fidelity import FIDELITY_COLUMNS, FidelityMeter, FidelityReport
 from qgan.runtime.files import write_atomic
 from qgan.training.run_folder import (
     METRIC_COLUMNS,
@@ -29,6 +31,7 @@ EVALUATION_LOGS = (
     "modes_captured",
     "high_quality_fraction",
     "kl_uniform",
+    *FIDELITY_COLUMNS,
     "eval_trace_mean",
     "eval_trace_min",
 )
@@ -39,15 +42,27 @@ def metric_variables(model) -> list:
     return [variable for metric in model.metrics for variable in metric.variables]
 
 
-def evaluate(generator, target, num_samples: int, seed) -> tuple:
-    """Fresh samples, their traces, their outcomes and their coverage (None without centres)."""
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a generator: fresh samples, their traces and outcomes, coverage and fidelity."""
+
+    samples: np.ndarray
+    trace: np.ndarray
+    outcomes: np.ndarray
+    coverage: CoverageReport | None
+    fidelity: FidelityReport | None
+
+
+def evaluate(generator, target, num_samples: int, seed, meter: FidelityMeter | None = None) -> Evaluation:
+    """Fresh samples of the generator, their coverage (None without centres) and fidelity (with a meter)."""
     samples, trace, outcomes = generator.generate(
         num_samples, chunk_size=min(EVAL_CHUNK, num_samples), seed=seed, outcomes=True
     )
     coverage = None
     if target.centers is not None:
         coverage = mode_coverage(samples, target.centers, target.std)
-    return samples, trace, outcomes, coverage
+    fidelity = meter.measure(samples) if meter is not None else None
+    return Evaluation(samples, trace, outcomes, coverage, fidelity)
 
 
 def _format_progress(row, config, num_modes) -> str:
@@ -58,6 +73,13 @@ def _format_progress(row, config, num_modes) -> str:
             f"modes {row['modes_captured']}/{num_modes}  HQ {100 * row['high_quality_fraction']:5.1f}%  "
             f"KL {row['kl_uniform']:.3f}"
         )
+    if row.get("std_ratio_median") is not None:
+        parts.append(
+            f"std× {row['std_ratio_median']:.2f} ({row['std_ratio_min']:.2f}–{row['std_ratio_max']:.2f})  "
+            f"off {row['offset_median']:.2f}"
+        )
+    if row.get("w1_ratio") is not None:
+        parts.append(f"W1 {row['w1_ratio']:.2f}×ref")
     if row.get("outcome_entropy") is not None:
         parts.append(f"H {row['outcome_entropy']:.2f}")
     parts.append(f"trace {row['eval_trace_mean']:.4f} (min {row['eval_trace_min']:.4f})")
@@ -99,6 +121,7 @@ class TrainingLoop(keras.callbacks.Callback):
     Args:
         carried: the metrics' variable values to start the first epoch with (a run resumed
             between two evaluations), None to start from Keras' reset.
+        meter: the FidelityMeter of the evaluations, or None.
         started: time.time() when this process began the run; the first step's line says how long
             it took to get there (building, tracing and compiling the training step).
     """
@@ -116,8 +139,10 @@ class TrainingLoop(keras.callbacks.Callback):
         log,
         carried=None,
         started=None,
+        meter=None,
     ):
         super().__init__()
+        self.meter = meter
         self.carried = carried
         self.started = started
         self.config = config
@@ -131,6 +156,7 @@ class TrainingLoop(keras.callbacks.Callback):
         self.log = log
         self.last = None
         self.last_logs = {}
+        self.saved_step = int(step.numpy()) or None  # a resumed run starts at a restored checkpoint
         self.outcome_rows = (
             read_metrics(run_dir, rows[-1]["step"], "outcomes.csv", OUTCOME_COLUMNS) if rows else []
         )
@@ -177,9 +203,14 @@ class TrainingLoop(keras.callbacks.Callback):
         step = int(self.step.numpy())
         if self.rows and self.rows[-1]["step"] == step:
             return
-        samples, trace, outcomes, coverage = evaluate(
-            self.model.generator, self.target, self.config.eval_samples, seed=[self.config.seed, step]
-        )
+        with self.model.averaged() as generator:
+            evaluation = evaluate(
+                generator,
+                self.target,
+                self.config.eval_samples,
+                seed=[self.config.seed, step],
+                meter=self.meter,
+            )
         row = {key: None for key in METRIC_COLUMNS}
         row["step"] = step
         row["elapsed_s"] = round(self.clock(), 2)
@@ -187,17 +218,19 @@ class TrainingLoop(keras.callbacks.Callback):
             if key in logs:
                 value = float(logs[key])
                 row[key] = int(value) if is_count(key) else value
-        row["eval_trace_mean"] = float(np.mean(trace))
-        row["eval_trace_min"] = float(np.min(trace))
-        if coverage is not None:
-            row["modes_captured"] = coverage.modes_captured
-            row["high_quality_fraction"] = coverage.high_quality_fraction
-            row["kl_uniform"] = coverage.kl_uniform
+        row["eval_trace_mean"] = float(np.mean(evaluation.trace))
+        row["eval_trace_min"] = float(np.min(evaluation.trace))
+        if evaluation.coverage is not None:
+            row["modes_captured"] = evaluation.coverage.modes_captured
+            row["high_quality_fraction"] = evaluation.coverage.high_quality_fraction
+            row["kl_uniform"] = evaluation.coverage.kl_uniform
+        if evaluation.fidelity is not None:
+            row.update(evaluation.fidelity.summary())
         self.rows.append(row)
-        self.last = (samples, trace, outcomes, coverage)
+        self.last = evaluation
         write_atomic(os.path.join(self.run_dir, "metrics.csv"), metrics_csv(self.rows))
         if self.model.generator.outcomes:
-            self.outcome_rows += outcome_rows(step, samples, outcomes)
+            self.outcome_rows += outcome_rows(step, evaluation.samples, evaluation.outcomes)
             write_atomic(
                 os.path.join(self.run_dir, "outcomes.csv"), metrics_csv(self.outcome_rows, OUTCOME_COLUMNS)
             )
@@ -205,11 +238,15 @@ class TrainingLoop(keras.callbacks.Callback):
         self.log(_format_progress(row, self.config, num_modes))
 
     def save_checkpoint(self) -> None:
-        """Writes a checkpoint of the current step unless one exists already."""
+        """Writes a checkpoint of the current step unless this run restored or wrote it already.
+
+        (A resumed run that skipped a damaged newest checkpoint writes that step's checkpoint anew.)
+        """
         step = int(self.step.numpy())
-        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+        if self.saved_step == step:
             return
         self.manager.save(checkpoint_number=step)
+        self.saved_step = step
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
@@ -251,7 +288,7 @@ class SampleImages(keras.callbacks.Callback):
         row = self.loop.current_row()
         if row is None or self.loop.last is None:
             return
-        samples, _, outcomes, coverage = self.loop.last
+        last = self.loop.last
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "samples.png")
             draw_samples(
@@ -260,9 +297,9 @@ class SampleImages(keras.callbacks.Callback):
                 self.model.generator,
                 self.target,
                 row["step"],
-                samples,
-                outcomes,
-                coverage,
+                last.samples,
+                last.outcomes,
+                last.coverage,
             )
             with open(path, "rb") as handle:
                 image = tf.io.decode_png(handle.read(), channels=3)

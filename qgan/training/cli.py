@@ -7,11 +7,14 @@ import dataclasses
 import os
 import sys
 
+from qgan.runtime.errors import InputError
 from qgan.training.config import (
     DATASETS,
+    DEFAULT_HOLDOUT,
     DETECTORS,
     ENGINE_NAMES,
     GENERATORS,
+    LATENT_DISTRIBUTIONS,
     LR_SCHEDULE_PLAYERS,
     LR_SCHEDULES,
     NONFINITE_POLICIES,
@@ -21,9 +24,10 @@ from qgan.training.config import (
     ConfigError,
     TrainConfig,
     flag_name,
+    flag_setting,
 )
 
-PROGRAM = "train_coordinate_quantum_gan.py"
+PROGRAM = "qgan-train"  # the console script; scripts/train_coordinate_quantum_gan.py is the same main
 EXIT_NONFINITE = 1  # --nonfinite raise met a NaN/Inf
 EXIT_BAD_INPUT = 2
 EXIT_GUARD_STOP = 3  # --recovery stop ended the run early (checkpoint and results written)
@@ -63,10 +67,16 @@ def _option(group, field: str, help: str, **kwargs) -> None:
     group.add_argument(flag_name(field), dest=field, help=help, **kwargs)
 
 
+def program_name() -> str:
+    """How this process was started, for its messages: the script's file name, or qgan-train."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name.startswith(("qgan-", "train_coordinate")) else PROGRAM
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every training flag; defaults come from TrainConfig."""
     parser = OneLineErrorParser(
-        prog=PROGRAM,
+        prog=program_name(),
         description="Train a continuous-variable quantum GAN on 2-D coordinates; measure its mode coverage.",
         epilog="exit status: 0 done, 1 stopped by --nonfinite raise, 2 bad input, 3 stopped by "
         "--recovery stop, 130 stopped by Ctrl-C (3 and 130 write a checkpoint and the results first)",
@@ -89,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         "std",
         "with --centers: per-axis std of each mode for the 3·std rule; "
         "estimated from the data when not given",
+        type=float,
+    )
+    _option(
+        data,
+        "holdout",
+        f"with --dataset file: the share of the points held out of training, to measure the generator's "
+        f"distance to unseen data (default: {DEFAULT_HOLDOUT:g}; 0 holds out nothing)",
         type=float,
     )
 
@@ -142,7 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
     )
     _option(circuit, "cutoff", "Fock-space cutoff per mode (≥ 2)", type=int)
-    _option(circuit, "latent_scale", "displacement per unit of latent noise z ∈ [-1, 1]", type=float)
+    _option(circuit, "latent_scale", "displacement per unit of latent noise", type=float)
+    _option(
+        circuit,
+        "latent_distribution",
+        "how the generator reads its latent noise: uniform on [-1, 1], or gaussian (standard normal, "
+        "through the inverse CDF of the uniform draw; a mode's cluster is then the image of a Gaussian, "
+        "not of a square)",
+        choices=LATENT_DISTRIBUTIONS,
+    )
     _option(circuit, "max_squeeze", "bound on each squeezing magnitude (r = max·tanh(w))", type=float)
     _option(circuit, "max_displacement", "bound on each layer's displacement (d = max·tanh(w))", type=float)
     _option(circuit, "max_kerr", "bound on each Kerr strength (κ = max·tanh(w))", type=float)
@@ -152,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         "reupload",
         "latent re-uploading: displace the latent noise into the modes again before every layer, "
         "with a trainable weight per layer and mode",
+        action=argparse.BooleanOptionalAction,
+    )
+    _option(
+        circuit,
+        "latent_output",
+        "after the circuit, displace the read modes by the latent noise once more, by latent_scale·v·z "
+        "with a trainable v per coordinate (mode 0 in x and p, or modes 0 and 1 in x): every outcome's "
+        "cluster gains the same spread, isotropic for a Gaussian latent",
         action=argparse.BooleanOptionalAction,
     )
     _option(
@@ -175,6 +208,28 @@ def build_parser() -> argparse.ArgumentParser:
         "with --readout heralded: pnr = photon-number resolving (cutoff^ancillas outcomes), threshold = "
         "click / no click (2^ancillas outcomes)",
         choices=DETECTORS,
+    )
+    _option(
+        circuit,
+        "detector_efficiency",
+        "with --readout heralded: each detector's efficiency η, 0 < η ≤ 1 (an ideal detector after a loss "
+        "channel of transmission η)",
+        type=float,
+    )
+    _option(
+        circuit,
+        "dark_counts",
+        "with --readout heralded: mean dark counts ν ≥ 0 per detection window, a Poisson count added to "
+        "the photons' (a pnr count is truncated at the cutoff: its last outcome holds every count "
+        "≥ cutoff − 1)",
+        type=float,
+    )
+    _option(
+        circuit,
+        "output_loss",
+        "transmission T, 0 < T ≤ 1, of a loss channel before the read modes' quadratures: ⟨a⟩ becomes "
+        "√T·⟨a⟩, what a lossy homodyne path measures",
+        type=float,
     )
     _option(
         circuit,
@@ -227,6 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
         optimisation,
         "trace_penalty",
         "weight of mean(1 − Fock trace) in the generator loss; keeps the state inside the cutoff (0 = off)",
+        type=float,
+    )
+    _option(
+        optimisation,
+        "energy_weight",
+        "weight of the squared energy distance between the generator's batch (exact over outcomes) and "
+        "the step's real points in the generator loss (0 = off): its gradient sees each mode's width, "
+        "where the critic's vanishes at point-like modes",
+        type=float,
+    )
+    _option(
+        optimisation,
+        "mmd_weight",
+        "weight of a local MMD between the generator's batch (exact over outcomes) and the step's real "
+        "points in the generator loss (0 = off): Laplace kernels at 1, 2, 4 and 8 times the data's local "
+        "scale, so each mode is matched to its own real points",
+        type=float,
+    )
+    _option(
+        optimisation,
+        "average_decay",
+        "decay of an exponential moving average of the generator's weights (with a warm-up), which "
+        "every evaluation and the saved generator use (0 = none: the last weights)",
         type=float,
     )
     _option(
@@ -325,28 +403,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig of parsed flags (raises ConfigError for a value that is not allowed)."""
+def given_flags(argv) -> set[str]:
+    """The config fields that `argv` sets explicitly (whatever their values)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    parser.error = lambda message: None  # the real parse reports errors
+    known, _ = parser.parse_known_args(list(argv))
+    return set(vars(known))
+
+
+def config_from_args(args: argparse.Namespace, given=()) -> TrainConfig:
+    """The TrainConfig of parsed flags.
+
+    Args:
+        args: the parsed flags.
+        given: the fields set explicitly (given_flags); one that does not apply to the config is refused.
+
+    Raises:
+        ConfigError: a value that is not allowed, or a flag given that does not apply.
+    """
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
     for field in ("clip_value", "clip_norm", "global_clip_norm"):
         if values[field] == 0:
             values[field] = None
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    config.check_applicable()
+    inapplicable = config.inapplicable_fields()
+    for field in sorted(set(given) & set(inapplicable), key=list(values).index):
+        setting = flag_setting(field, values[field])
+        raise ConfigError(f"{setting} does not apply with {inapplicable[field]}; leave it out")
+    return config
+
+
+def check_files(config: TrainConfig) -> None:
+    """Reads the data and centres files before TensorFlow starts (DataError for one that cannot be used)."""
+    if config.dataset == "file":
+        from qgan.evaluation.targets import load_points
+
+        load_points(config.data, "data file")
+        if config.centers is not None:
+            load_points(config.centers, "centres file")
 
 
 def main(argv=None) -> int:
     """Parses flags, trains, and returns the exit status (2 for bad input, with a one-line error)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args)
-    except ConfigError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        config = config_from_args(args, given_flags(argv))
+        check_files(config)
+    except InputError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from qgan.runtime.quiet import import_tensorflow
+    from qgan.training.compiler import prepare_compiler
 
-    from qgan.evaluation.targets import DataError
+    prepare_compiler(config)
+    tf = import_tensorflow()
+
     from qgan.guard import NonFiniteError
     from qgan.runtime.heap import freeze_imports
     from qgan.training.train import train
@@ -354,15 +470,15 @@ def main(argv=None) -> int:
     freeze_imports()
     try:
         result = train(config, log=lambda line: print(line, flush=True))
-    except (ConfigError, DataError) as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+    except InputError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (NonFiniteError, tf.errors.InvalidArgumentError) as error:
         message = getattr(error, "message", None) or str(error)
         if "non-finite values in" not in message:
             raise
         detail = message[message.index("non-finite values in") :].splitlines()[0]
-        print(f"{PROGRAM}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
+        print(f"{parser.prog}: training stopped by --nonfinite raise: {detail}", file=sys.stderr)
         return EXIT_NONFINITE
     return {"interrupted": EXIT_INTERRUPTED, "guard-stop": EXIT_GUARD_STOP}.get(result.status, 0)
 

@@ -8,6 +8,8 @@ import math
 import re
 import shlex
 
+from qgan.runtime.errors import InputError
+
 DATASETS = ("ring", "grid", "file")
 NONFINITE_POLICIES = ("filter", "zero", "skip", "raise")
 RECOVERIES = ("rollback", "stop", "none")
@@ -18,8 +20,11 @@ DETECTORS = ("pnr", "threshold")
 QUADRATURES = ("xp", "xx")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 LR_SCHEDULE_PLAYERS = ("both", "generator")
+LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
+DEFAULT_HOLDOUT = 0.2  # the share of a --data file held out of training when --holdout is not given
 # what may differ between a saved run and the config that resumes it: the step budget, where it lives, logging
 RESUMABLE_CHANGES = ("steps", "resume", "results_dir", "run_name", "tensorboard", "compile_cache")
+SEED_MAX = 2**31 - 1
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # the value a run trained with when its config.json predates the flag (the behaviour before it)
 VALUES_BEFORE_FLAGS = {
@@ -32,7 +37,35 @@ VALUES_BEFORE_FLAGS = {
     "gp_target": 1.0,
     "lr_schedule_players": "both",
     "xla_fusion_emitters": True,  # XLA's own default
+    "latent_distribution": "uniform",
+    "energy_weight": 0.0,
+    "mmd_weight": 0.0,
+    "average_decay": 0.0,
+    "holdout": 0.0,
+    "detector_efficiency": 1.0,
+    "dark_counts": 0.0,
+    "output_loss": 1.0,
+    "latent_output": False,
 }
+
+
+# the circuit's own knobs, which no classical generator reads
+CIRCUIT_ONLY_FIELDS = (
+    "engine",
+    "latent_scale",
+    "max_squeeze",
+    "max_displacement",
+    "max_kerr",
+    "init_std",
+    "readout",
+    "quadratures",
+    "ancilla_offset",
+    "trace_penalty",
+    "output_loss",
+    "latent_output",
+)
+# knobs of the heralded circuit's detectors and readout
+HERALDED_ONLY_FIELDS = ("quadratures", "ancilla_offset", "detector_efficiency", "dark_counts")
 
 
 def conflicting_settings(current: dict, saved: dict) -> list[str]:
@@ -52,13 +85,20 @@ def conflicting_settings(current: dict, saved: dict) -> list[str]:
     )
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A knob with a value that is not allowed; the message names the flag, the value and the rule."""
 
 
 def flag_name(field: str) -> str:
     """The command-line flag of a config field, e.g. g_lr → --g-lr."""
     return "--" + field.replace("_", "-")
+
+
+def flag_setting(field: str, value) -> str:
+    """A field's value as the command line sets it: --g-lr 0.1, --reupload, --no-reupload."""
+    if isinstance(value, bool):
+        return flag_name(field) if value else "--no-" + flag_name(field)[2:]
+    return f"{flag_name(field)} {value!r}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +114,7 @@ class TrainConfig:
     data: str | None = None
     centers: str | None = None
     std: float | None = None
+    holdout: float | None = None
     # generator circuit
     generator: str = "quantum"
     engine: str = "fock"
@@ -84,6 +125,7 @@ class TrainConfig:
     layers: int = 4
     cutoff: int = 10
     latent_scale: float = 0.02
+    latent_distribution: str = "uniform"
     max_squeeze: float = 0.5
     max_displacement: float = 1.0
     max_kerr: float = 0.5
@@ -94,6 +136,10 @@ class TrainConfig:
     detector: str = "pnr"
     quadratures: str = "xp"
     ancilla_offset: float = 1.8
+    detector_efficiency: float = 1.0
+    dark_counts: float = 0.0
+    output_loss: float = 1.0
+    latent_output: bool = False
     # critic
     critic_units: tuple[int, ...] = (64, 64)
     marginal_critic: bool = True
@@ -108,6 +154,9 @@ class TrainConfig:
     gp_weight: float = 1.0
     gp_target: float = 0.0
     trace_penalty: float = 1.0
+    energy_weight: float = 0.0
+    mmd_weight: float = 0.0
+    average_decay: float = 0.0
     lr_schedule: str = "cosine"
     lr_final_fraction: float = 0.02
     lr_schedule_players: str = "generator"
@@ -140,7 +189,7 @@ class TrainConfig:
         if self.dataset == "file" and not self.data:
             raise ConfigError("--dataset file needs --data PATH (a .csv or .npy file of N×2 points)")
         if self.dataset != "file":
-            for field in ("data", "centers", "std"):
+            for field in ("data", "centers", "std", "holdout"):
                 if getattr(self, field) is not None:
                     raise ConfigError(f"{flag_name(field)} is only allowed with --dataset file")
         if self.generator not in GENERATORS:
@@ -154,11 +203,17 @@ class TrainConfig:
             "reupload",
             "marginal_critic",
             "tensorboard",
+            "latent_output",
         ):
             if not isinstance(getattr(self, field), bool):
                 value = getattr(self, field)
                 raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use true or false")
-        for field, allowed in (("readout", READOUTS), ("detector", DETECTORS), ("quadratures", QUADRATURES)):
+        for field, allowed in (
+            ("readout", READOUTS),
+            ("detector", DETECTORS),
+            ("quadratures", QUADRATURES),
+            ("latent_distribution", LATENT_DISTRIBUTIONS),
+        ):
             if getattr(self, field) not in allowed:
                 raise ConfigError(
                     f"{flag_name(field)} {getattr(self, field)!r} is unknown; allowed: {', '.join(allowed)}"
@@ -201,8 +256,16 @@ class TrainConfig:
             "gp_weight",
             "gp_target",
             "trace_penalty",
+            "energy_weight",
+            "mmd_weight",
         ):
             self._check_float(field, minimum=0.0, inclusive=True)
+        self._check_float("average_decay", minimum=0.0, inclusive=True, maximum=1.0)
+        for field in ("detector_efficiency", "output_loss"):
+            self._check_float(field, minimum=0.0, inclusive=False, maximum=1.0, maximum_inclusive=True)
+        self._check_float("dark_counts", minimum=0.0, inclusive=True)
+        if self.holdout is not None:
+            self._check_float("holdout", minimum=0.0, inclusive=True, maximum=1.0)
         for field in ("g_beta1", "g_beta2", "d_beta1", "d_beta2"):
             self._check_float(field, minimum=0.0, inclusive=True, maximum=1.0)
         if self.lr_schedule not in LR_SCHEDULES:
@@ -244,7 +307,7 @@ class TrainConfig:
             raise ConfigError(f"--resume {self.resume!r} is not allowed; use true or false")
         if self.resume and self.run_name is None:
             raise ConfigError("--resume needs --run-name NAME (the run folder to continue)")
-        self._check_int("seed", 0, 2**31 - 1)
+        self._check_int("seed", 0, SEED_MAX)
         if not self.results_dir:
             raise ConfigError("--results-dir must not be empty")
         if self.run_name is not None and not RUN_NAME_PATTERN.match(self.run_name):
@@ -253,6 +316,49 @@ class TrainConfig:
                 "starting with a letter or digit"
             )
 
+    def inapplicable_fields(self) -> dict[str, str]:
+        """The fields that do nothing in this config, each with the flag that makes it so.
+
+        check_applicable() refuses such a field at a value other than its default; the command line
+        also refuses one given explicitly (see cli.config_from_args).
+        """
+        reasons = {}
+        quantum = self.generator == "quantum"
+        heralded = quantum and self.readout == "heralded"
+
+        def mark(fields, reason):
+            for field in fields:
+                reasons.setdefault(field, reason)
+
+        if not quantum:
+            mark(CIRCUIT_ONLY_FIELDS, f"--generator {self.generator}")
+        if self.generator == "classical":
+            mark(("cutoff", "ancillas", "detector", "marginal_critic"), "--generator classical")
+        if quantum and not heralded:
+            mark(HERALDED_ONLY_FIELDS + ("ancillas", "detector", "marginal_critic"), "--readout expectation")
+        if self.generator == "classical-mixture":
+            mark(HERALDED_ONLY_FIELDS, "--generator classical-mixture")
+        if quantum and self.engine == "sf":
+            mark(("xla_fusion_emitters",), "--engine sf (it runs eagerly)")
+        if not self.jit_compile:
+            mark(("xla_fusion_emitters",), "--no-jit-compile")
+        if self.lr_schedule == "constant":
+            mark(("lr_final_fraction", "lr_schedule_players"), "--lr-schedule constant")
+        return reasons
+
+    def check_applicable(self) -> None:
+        """Raises ConfigError for a field that does nothing in this config but is set off its default.
+
+        Training (and the command line) calls it; a config read back from an old run folder, whose
+        VALUES_BEFORE_FLAGS may sit off the defaults, is not checked.
+        """
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for field, reason in self.inapplicable_fields().items():
+            if getattr(self, field) != defaults[field]:
+                raise ConfigError(
+                    f"{flag_setting(field, getattr(self, field))} does not apply with {reason}; leave it out"
+                )
+
     def _check_int(self, field: str, minimum: int, maximum: int) -> None:
         value = getattr(self, field)
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
@@ -260,17 +366,29 @@ class TrainConfig:
                 f"{flag_name(field)} {value!r} is not allowed; use an integer from {minimum} to {maximum}"
             )
 
-    def _check_float(self, field: str, minimum: float, inclusive: bool, maximum: float | None = None) -> None:
+    def _check_float(
+        self,
+        field: str,
+        minimum: float,
+        inclusive: bool,
+        maximum: float | None = None,
+        maximum_inclusive: bool = False,
+    ) -> None:
         value = getattr(self, field)
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if number and math.isfinite(value):
             above = value >= minimum if inclusive else value > minimum
-            if above and (maximum is None or value < maximum):
+            below = maximum is None or (value <= maximum if maximum_inclusive else value < maximum)
+            if above and below:
                 return
         rule = f"{'≥' if inclusive else '>'} {minimum:g}"
         if maximum is not None:
-            rule += f" and < {maximum:g}"
+            rule += f" and {'≤' if maximum_inclusive else '<'} {maximum:g}"
         raise ConfigError(f"{flag_name(field)} {value!r} is not allowed; use a finite number {rule}")
+
+    def holdout_fraction(self) -> float:
+        """The share of a --data file held out of training (DEFAULT_HOLDOUT unless --holdout says)."""
+        return DEFAULT_HOLDOUT if self.holdout is None else self.holdout
 
     def generator_label(self) -> str:
         """Short name of the generator in run names and titles: the engine (and readout), or the MLP's."""

@@ -13,9 +13,11 @@ import time
 import numpy as np
 
 from qgan.evaluation import plots
+from qgan.evaluation.fidelity import FIDELITY_COLUMNS
 from qgan.runtime.files import save_atomic, write_atomic
 from qgan.training.builders import generator_description
 from qgan.training.config import ConfigError, TrainConfig, flag_name
+from qgan.training.readers import RunFolderError, read_run_config
 from qgan.training.saved_generator import save_generator
 
 METRIC_COLUMNS = (
@@ -34,7 +36,10 @@ METRIC_COLUMNS = (
     "modes_captured",
     "high_quality_fraction",
     "kl_uniform",
+    *FIDELITY_COLUMNS,
     "outcome_entropy",
+    "energy_distance",
+    "local_mmd",
     "d_skipped_steps",
     "g_skipped_steps",
     "d_nonfinite_loss_steps",
@@ -52,7 +57,7 @@ METRIC_COLUMNS = (
 #: held by the training process (its pid inside) while it writes the folder
 LOCK_FILE = ".lock"
 
-PLOT_FILES = ("samples.png", "mode_counts.png", "coverage.png", "training.png")
+PLOT_FILES = ("samples.png", "modes.png", "mode_counts.png", "coverage.png", "training.png")
 
 OUTCOME_COLUMNS = ("step", "outcome", "frequency", "mean_x", "mean_y", "spread")
 
@@ -66,18 +71,24 @@ def prepare_run_dir(config: TrainConfig) -> tuple[str, bool, object]:
     before every check has passed, except the folder's lock file.
 
     Returns:
-        (run folder, whether to resume from its last checkpoint, the lock: an open file whose
-        closing releases the folder).
+        (run folder, whether to resume from its last checkpoint, the RunLock that holds the
+        folder until it is closed).
 
     Raises:
         ConfigError: naming the flag, the value and what is allowed.
     """
+    if os.path.exists(config.results_dir) and not os.path.isdir(config.results_dir):
+        raise ConfigError(f"--results-dir {config.results_dir!r} is a file, not a folder; choose a folder")
     if config.run_name is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = _claim_new_folder(config, f"{config.dataset}-{config.generator_label()}-{stamp}")
         return run_dir, False, _lock(run_dir, os.path.basename(run_dir))
     run_name = config.run_name
     run_dir = os.path.join(config.results_dir, run_name)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ConfigError(
+            f"--run-name {run_name!r}: {run_dir} is a file, not a run folder; choose another --run-name"
+        )
     resumable = os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint"))
     if resumable:
         saved = _read_saved_config(run_dir, run_name)
@@ -147,39 +158,68 @@ def _holds_files(run_dir: str) -> bool:
     return os.path.isdir(run_dir) and any(name != LOCK_FILE for name in os.listdir(run_dir))
 
 
-def _lock(run_dir: str, run_name: str):
-    """An exclusive, non-blocking lock on the folder's lock file, released when the file closes."""
-    handle = open(os.path.join(run_dir, LOCK_FILE), "a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
-        handle.close()
-        raise ConfigError(
-            f"--run-name {run_name!r}: another process (pid {owner}) is training in {run_dir}; "
-            "wait for it to finish or choose another --run-name"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+class RunLock:
+    """An exclusive, non-blocking lock on a run folder's lock file, which holds the owner's pid.
+
+    Use it as a context manager (or close it); a command refused after taking it calls
+    `restore()` first, so that the lock file is left as it was before.
+    """
+
+    def __init__(self, run_dir: str, run_name: str):
+        path = os.path.join(run_dir, LOCK_FILE)
+        self.existed = os.path.exists(path)
+        self.handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.handle.seek(0)
+            owner = self.handle.read().strip() or "unknown"
+            self.handle.close()
+            raise ConfigError(
+                f"--run-name {run_name!r}: another process (pid {owner}) is training in {run_dir}; "
+                "wait for it to finish or choose another --run-name"
+            ) from None
+        self.path = path
+        self.handle.seek(0)
+        self.previous = self.handle.read()
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+
+    def restore(self) -> None:
+        """Puts the lock file back as it was (removed, if this lock created it), and releases it."""
+        if self.handle.closed:
+            return
+        if self.existed:
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(self.previous)
+            self.handle.flush()
+        else:
+            os.remove(self.path)
+        self.close()
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+
+def _lock(run_dir: str, run_name: str) -> RunLock:
+    return RunLock(run_dir, run_name)
 
 
 def _read_saved_config(run_dir: str, run_name: str) -> dict:
     try:
-        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
-            saved = json.load(handle)
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"--run-name {run_name!r}: its config.json cannot be read ({error}); choose another --run-name"
-        ) from None
-    if not isinstance(saved, dict):
-        raise ConfigError(
-            f"--run-name {run_name!r}: its config.json is not a settings object; choose another --run-name"
-        )
-    return saved
+        return read_run_config(run_dir)
+    except RunFolderError as error:
+        raise ConfigError(f"--run-name {run_name!r}: {error}; choose another --run-name") from None
 
 
 def metrics_csv(rows, columns=METRIC_COLUMNS) -> str:
@@ -236,7 +276,10 @@ def outcome_rows(step: int, samples: np.ndarray, outcomes: np.ndarray) -> list:
     return rows
 
 
-def axis_labels(config: TrainConfig) -> tuple[str, str]:
+def axis_labels(config: TrainConfig, target=None) -> tuple[str, str]:
+    """The samples figure's axis labels: a user file's column names, else what the coordinates are."""
+    if target is not None and target.columns is not None:
+        return target.columns
     if config.generator != "quantum":
         return ("x", "y")
     if config.readout == "heralded":
@@ -268,7 +311,8 @@ def draw_samples(path, config, generator, target, step, samples, outcomes, cover
         counts=None if coverage is None else coverage.counts,
         title=_evaluation_title(label, step, coverage),
         outcomes=outcomes if generator.outcomes else None,
-        axis_labels=axis_labels(config),
+        axis_labels=axis_labels(config, target),
+        bounds=target.bounds() if target.points is not None else None,
     )
 
 
@@ -280,6 +324,15 @@ def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, cove
     )
     if generator.outcomes:
         plots.plot_outcomes(os.path.join(run_dir, "outcomes.png"), outcomes, generator.outcomes, title=label)
+    if target.centers is not None:
+        plots.plot_modes(
+            os.path.join(run_dir, "modes.png"),
+            samples,
+            target.sample(len(samples), seed=config.seed + 1),
+            target.centers,
+            target.std,
+            title=f"step {step}: each mode zoomed in",
+        )
     if coverage is not None:
         plots.plot_mode_counts(
             os.path.join(run_dir, "mode_counts.png"),
@@ -291,28 +344,33 @@ def draw_plots(run_dir, config, generator, target, rows, samples, outcomes, cove
     plots.plot_training(os.path.join(run_dir, "training.png"), rows, title=label)
 
 
-def write_results(
-    run_dir, config, target, gan, rows, samples, outcomes, coverage, elapsed_seconds, status, stopped_by
-) -> None:
-    """coverage.json (with how the run ended), samples.npy, the weights and the plots, written atomically."""
-    final = {
+def write_results(run_dir, config, target, gan, rows, final, elapsed_seconds, status, stopped_by) -> None:
+    """coverage.json (with how the run ended), samples.npy, the weights and the plots, written atomically.
+
+    The generator is saved with its averaged weights when it has an average (those the final
+    evaluation used); the training checkpoints keep both.
+    """
+    coverage, fidelity = final.coverage, final.fidelity
+    summary = {
         "step": rows[-1]["step"],
         "status": status,
         "stopped_by": stopped_by,
-        "eval_samples": len(samples),
+        "eval_samples": len(final.samples),
         "trace_mean": rows[-1]["eval_trace_mean"],
         "trace_min": rows[-1]["eval_trace_min"],
         "coverage": None if coverage is None else coverage.as_dict(),
+        "fidelity": None if fidelity is None else fidelity.as_dict(),
         "elapsed_s": round(elapsed_seconds, 2),
     }
-    write_atomic(os.path.join(run_dir, "coverage.json"), json.dumps(final, indent=2) + "\n")
+    write_atomic(os.path.join(run_dir, "coverage.json"), json.dumps(summary, indent=2) + "\n")
 
-    save_atomic(os.path.join(run_dir, "samples.npy"), lambda path: _save_array(path, samples))
-    save_generator(gan.generator, run_dir)
+    save_atomic(os.path.join(run_dir, "samples.npy"), lambda path: _save_array(path, final.samples))
+    with gan.averaged() as generator:
+        save_generator(generator, run_dir)
     save_atomic(os.path.join(run_dir, "critic.weights.h5"), gan.critic.save_weights)
     if gan.generator.outcomes:
-        save_atomic(os.path.join(run_dir, "outcomes.npy"), lambda path: _save_array(path, outcomes))
-    draw_plots(run_dir, config, gan.generator, target, rows, samples, outcomes, coverage)
+        save_atomic(os.path.join(run_dir, "outcomes.npy"), lambda path: _save_array(path, final.outcomes))
+    draw_plots(run_dir, config, gan.generator, target, rows, final.samples, final.outcomes, coverage)
 
 
 def _save_array(path, array) -> None:

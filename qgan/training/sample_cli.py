@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
 
+from qgan.runtime.errors import InputError
 from qgan.training.cli import HelpFormatter, OneLineErrorParser
-from qgan.training.config import ConfigError
+from qgan.training.config import SEED_MAX
+from qgan.training.readers import check_output_file, saved_generator_config
 
 PROGRAM = "qgan-sample"
 FORMATS = (".csv", ".npy")
@@ -32,22 +33,19 @@ def build_parser():
     return parser
 
 
+MAX_SAMPLES = 10**7  # 80 MB of float32 coordinates; larger requests are refused before anything runs
+
+
 def check_arguments(args) -> None:
-    """Raises ConfigError naming the first argument that cannot be used."""
-    if args.samples < 1:
-        raise ConfigError(f"--samples {args.samples} is not allowed; use a whole number ≥ 1")
-    suffix = os.path.splitext(args.output)[1].lower()
-    if suffix not in FORMATS:
-        raise ConfigError(
-            f"--output {args.output!r}: unknown format {suffix or '(none)'}; allowed: .csv, .npy"
+    """Raises InputError naming the first argument that cannot be used (the run folder included)."""
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise InputError(
+            f"--samples {args.samples} is not allowed; use a whole number from 1 to {MAX_SAMPLES}"
         )
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"--output {args.output!r}: folder {folder!r} does not exist")
-    if os.path.exists(args.output) and not args.overwrite:
-        raise ConfigError(f"--output {args.output!r} exists already; choose another file or pass --overwrite")
-    if not os.path.isdir(args.run):
-        raise ConfigError(f"run {args.run!r} is not a folder")
+    if not 0 <= args.seed <= SEED_MAX:
+        raise InputError(f"--seed {args.seed} is not allowed; use an integer from 0 to {SEED_MAX}")
+    check_output_file(args.output, "--output", FORMATS, args.overwrite)
+    saved_generator_config(args.run)
 
 
 def write_samples(path: str, samples: np.ndarray, outcomes: np.ndarray | None) -> None:
@@ -73,17 +71,19 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_arguments(args)
-    except ConfigError as error:
+    except InputError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from qgan.runtime.quiet import import_tensorflow
+
+    import_tensorflow()
     from qgan.runtime.heap import freeze_imports
     from qgan.training.saved_generator import load_run
 
     freeze_imports()
     try:
         generator = load_run(args.run)
-    except ConfigError as error:
+    except InputError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     samples, _, outcomes = generator.generate(

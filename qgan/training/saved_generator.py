@@ -10,12 +10,18 @@ import numpy as np
 
 from qgan.models.classical_generator import ClassicalGenerator, ClassicalMixtureGenerator
 from qgan.models.generator import QuantumGenerator
+from qgan.runtime.errors import first_line
 from qgan.runtime.files import save_atomic, write_atomic
-from qgan.training.config import VALUES_BEFORE_FLAGS, ConfigError, TrainConfig
+from qgan.training.config import VALUES_BEFORE_FLAGS, TrainConfig
+from qgan.training.readers import (
+    CONFIG_FILE,
+    OLD_WEIGHTS_FILE,
+    WEIGHTS_FILE,
+    RunFolderError,
+    read_run_config,
+    saved_generator_config,
+)
 
-CONFIG_FILE = "generator.json"
-WEIGHTS_FILE = "generator.weights.h5"
-OLD_WEIGHTS_FILE = "generator.weights.npz"  # run folders written before the Keras format
 # the classes a generator.json may name; importing them registers them with Keras, so a fresh
 # process that imports only this module deserialises them
 GENERATOR_CLASSES = {
@@ -44,29 +50,26 @@ def load_run(run_dir: str):
         ClassicalMixtureGenerator) with the trained weights.
 
     Raises:
-        ConfigError: a folder without a finished generator.
+        RunFolderError: a folder without a finished generator, or whose generator files are damaged.
     """
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    if os.path.isfile(config_path):
-        with open(config_path, encoding="utf-8") as handle:
-            generator = keras.saving.deserialize_keras_object(
-                json.load(handle), custom_objects=GENERATOR_CLASSES
-            )
-        keras.saving.load_weights(generator, os.path.join(run_dir, WEIGHTS_FILE))
-        return generator
-    if os.path.isfile(os.path.join(run_dir, OLD_WEIGHTS_FILE)):
+    config = saved_generator_config(run_dir)
+    if config is None:
         return _load_npz_run(run_dir)
-    raise ConfigError(
-        f"{run_dir!r} holds no trained generator ({CONFIG_FILE} and {WEIGHTS_FILE}, written when a run "
-        "ends); give the folder of a finished or stopped run"
-    )
+    try:
+        generator = keras.saving.deserialize_keras_object(config, custom_objects=GENERATOR_CLASSES)
+        keras.saving.load_weights(generator, os.path.join(run_dir, WEIGHTS_FILE))
+    except (TypeError, ValueError, KeyError, OSError) as error:
+        raise RunFolderError(
+            f"{run_dir!r}: its generator ({CONFIG_FILE}, {WEIGHTS_FILE}) cannot be loaded "
+            f"({first_line(error)})"
+        ) from None
+    return generator
 
 
 def _load_npz_run(run_dir: str):
     from qgan.training.builders import build_generator
 
-    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
-        saved = json.load(handle)
+    saved = read_run_config(run_dir)
     values = {**VALUES_BEFORE_FLAGS, **saved, "resume": False}
     values["critic_units"] = tuple(values["critic_units"])
     known = TrainConfig.__dataclass_fields__

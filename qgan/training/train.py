@@ -11,8 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from qgan.evaluation.coverage import CoverageReport
+from qgan.evaluation.fidelity import FidelityMeter, FidelityReport
 from qgan.guard import GuardMonitor
-from qgan.runtime import compile_cache, xla_flags
+from qgan.runtime.errors import InputError
 from qgan.runtime.files import write_atomic
 from qgan.training.builders import (
     build_gan,
@@ -21,7 +22,7 @@ from qgan.training.builders import (
     make_checkpoint,
     make_target,
     real_dataset,
-    restore_checkpoint,
+    restore_newest_readable,
 )
 from qgan.training.callbacks import (
     EpochTensorBoard,
@@ -31,6 +32,7 @@ from qgan.training.callbacks import (
     evaluate,
     metric_variables,
 )
+from qgan.training.compiler import prepare_compiler
 from qgan.training.config import ConfigError, TrainConfig
 from qgan.training.run_folder import (
     prepare_run_dir,
@@ -59,6 +61,7 @@ class TrainResult:
         resumed_from: the step the run continued from (0 for a fresh run).
         stopped_by: the guard whose recovery="stop" ended the run early, None otherwise.
         status: how the run ended (see run_status).
+        fidelity: the final evaluation's FidelityReport (None without centres or held-out points).
     """
 
     run_dir: str
@@ -71,6 +74,7 @@ class TrainResult:
     resumed_from: int = 0
     stopped_by: str | None = None
     status: str = "completed"
+    fidelity: FidelityReport | None = None
 
 
 def run_status(interrupted: bool, stopped_by: str | None, short: bool = False) -> str:
@@ -110,18 +114,20 @@ def train(config: TrainConfig, log=print, callbacks=()) -> TrainResult:
             process is training in.
     """
     started = time.time()
+    config.check_applicable()
     target = make_target(config)
     run_dir, resuming, lock = prepare_run_dir(config)
     with lock:
-        return _train_in(run_dir, resuming, config, target, started, log, callbacks)
+        try:
+            return _train_in(run_dir, resuming, config, target, started, log, callbacks)
+        except InputError:
+            lock.restore()  # a refused resume leaves the folder as it found it
+            raise
 
 
 def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> TrainResult:
     """train() inside its locked run folder."""
-    if config.jit_compile and config.compile_cache:
-        compile_cache.enable()
-    if config.jit_compile:
-        xla_flags.set_fusion_emitters(config.xla_fusion_emitters)
+    prepare_compiler(config)
     keras.utils.set_random_seed(config.seed)
     gan = build_gan(config)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -132,14 +138,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     guards = [gan.critic_guard, gan.generator_guard]
     rows, earlier_seconds, start_step = [], 0.0, 0
     if resuming:
-        try:
-            restore_checkpoint(gan, step, manager.latest_checkpoint)
-        except (tf.errors.OpError, AssertionError, ValueError) as error:
-            first_line = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
-            raise ConfigError(
-                f"--run-name {os.path.basename(run_dir)!r}: its checkpoint {manager.latest_checkpoint} "
-                f"cannot be restored ({first_line}); choose another --run-name"
-            ) from None
+        restore_newest_readable(gan, step, manager, os.path.basename(run_dir), log)
         start_step = int(step.numpy())
         if start_step >= config.steps:
             raise ConfigError(
@@ -159,6 +158,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
         f"batch {config.batch_size}, {config.steps} steps -> {run_dir}"
     )
     monitor = GuardMonitor(guards)
+    meter = FidelityMeter(target, config.eval_samples, config.seed)
     carried = None
     if start_step % config.eval_every:
         carried = [variable.numpy() for variable in metric_variables(gan)]
@@ -175,6 +175,7 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             log=log,
             carried=carried,
             started=started,
+            meter=meter,
         )
         run_callbacks = [
             monitor,
@@ -212,14 +213,14 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
     interrupted = interruption.requested and final_step < config.steps
     stopped_by = monitor.stopped_by if final_step < config.steps else None
     status = run_status(interrupted, stopped_by, final_step < config.steps)
-    samples, trace, outcomes, coverage = (
-        loop.last
-        if loop.last is not None
-        else evaluate(gan.generator, target, config.eval_samples, seed=[config.seed, final_step])
-    )
-    write_results(
-        run_dir, config, target, gan, loop.rows, samples, outcomes, coverage, loop.clock(), status, stopped_by
-    )
+    if loop.last is not None:
+        final = loop.last
+    else:
+        with gan.averaged() as generator:
+            final = evaluate(
+                generator, target, config.eval_samples, seed=[config.seed, final_step], meter=meter
+            )
+    write_results(run_dir, config, target, gan, loop.rows, final, loop.clock(), status, stopped_by)
     elapsed = time.time() - started
     ending = {
         "completed": "done",
@@ -228,15 +229,19 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
         "stopped": "stopped by a callback",
     }
     summary = f"{ending[status]} at step {final_step} in {elapsed:.0f} s: "
+    coverage = final.coverage
     if coverage is not None:
         summary += (
             f"{coverage.modes_captured}/{coverage.num_modes} modes captured, "
             f"{100 * coverage.high_quality_fraction:.1f}% high-quality samples, "
             f"KL {coverage.kl_uniform:.3f}, "
-            f"trace mean {loop.rows[-1]['eval_trace_mean']:.4f} (min {loop.rows[-1]['eval_trace_min']:.4f})"
         )
     else:
-        summary += "no centres given, so no coverage"
+        summary += "no centres given, so no coverage; "
+    summary += fidelity_summary(final.fidelity)
+    summary += (
+        f"trace mean {loop.rows[-1]['eval_trace_mean']:.4f} (min {loop.rows[-1]['eval_trace_min']:.4f})"
+    )
     log(f"{summary}; plots in {run_dir}/")
     resume = dataclasses.replace(config, run_name=os.path.basename(run_dir), resume=True)
     if status == "interrupted":
@@ -251,5 +256,32 @@ def _train_in(run_dir, resuming, config, target, started, log, callbacks) -> Tra
             f"Resuming clears the stop:\n  {resume.command_line(PROGRAM)}"
         )
     return TrainResult(
-        run_dir, coverage, loop.rows, samples, trace, elapsed, interrupted, start_step, stopped_by, status
+        run_dir,
+        coverage,
+        loop.rows,
+        final.samples,
+        final.trace,
+        elapsed,
+        interrupted,
+        start_step,
+        stopped_by,
+        status,
+        final.fidelity,
     )
+
+
+def fidelity_summary(fidelity) -> str:
+    """The fidelity part of the final line: mode widths, offsets and the distance against its reference."""
+    if fidelity is None:
+        return ""
+    parts = []
+    if fidelity.std_ratio_median is not None:
+        parts.append(
+            f"mode std ratio {fidelity.std_ratio_median:.2f} ({fidelity.std_ratio_min:.2f}–"
+            f"{fidelity.std_ratio_max:.2f}), offset {fidelity.offset_median:.2f} std"
+        )
+    if fidelity.w1_ratio is not None:
+        parts.append(
+            f"W1 {fidelity.w1:.3g} ({fidelity.w1_ratio:.2f}× real-vs-real {fidelity.w1_reference:.3g})"
+        )
+    return "".join(f"{part}, " for part in parts)

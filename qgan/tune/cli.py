@@ -13,11 +13,13 @@ import time
 
 import optuna
 
+from qgan.runtime.errors import InputError
 from qgan.training.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HelpFormatter, OneLineErrorParser
 from qgan.training.config import RUN_NAME_PATTERN
 from qgan.tune.report import best_command, write_report
 from qgan.tune.runs import OBJECTIVES, OBJECTIVES_HELP
-from qgan.tune.space import KINDS_HELP, SpaceError, config_of, parse_space
+from qgan.tune.space import KINDS_HELP, SpaceError, check_files, config_of, parse_space, space_record
+from qgan.tune.storage import StorageError, open_storage, study_exists
 from qgan.tune.study import StudyPlan, Worker, enqueue_grid, make_sampler, reclaim_abandoned
 
 PROGRAM = "qgan-tune"
@@ -131,14 +133,6 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def _storage(location: str):
-    if "://" in location:
-        return location
-    directory = os.path.dirname(os.path.abspath(location))
-    os.makedirs(directory, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(location))
-
-
 def _pruner(args) -> optuna.pruners.BasePruner:
     if args.pruner == "none":
         return optuna.pruners.NopPruner()
@@ -156,6 +150,8 @@ def _check(args, space) -> tuple[str, ...]:
             raise SpaceError(f"{flag} {value} is not allowed; use an integer ≥ {least}")
     if not args.stale_after > 0:
         raise SpaceError(f"--stale-after {args.stale_after:g} is not allowed; use a number of seconds > 0")
+    if args.sampler_seed < 0:
+        raise SpaceError(f"--sampler-seed {args.sampler_seed} is not allowed; use an integer ≥ 0")
     if not 0.0 <= args.pruner_warmup < 1.0:
         raise SpaceError(f"--pruner-warmup {args.pruner_warmup:g} is not allowed; use a fraction in [0, 1)")
     if args.sampler == "grid" and not space.is_grid():
@@ -174,6 +170,47 @@ def _check(args, space) -> tuple[str, ...]:
     return axes
 
 
+def check_objective(objective: str, config) -> None:
+    """Raises SpaceError when the objective cannot be measured on the study's dataset."""
+    if config.dataset != "file":
+        return
+    if objective == "w1" and config.holdout_fraction() == 0:
+        raise SpaceError("--objective w1 needs held-out points of --data: --holdout above 0")
+    if objective != "w1" and config.centers is None:
+        raise SpaceError(f"--objective {objective} needs --centers with --dataset file (or --objective w1)")
+
+
+def check_same_study(study, study_name: str, location: str, objective: str, space) -> None:
+    """Raises StorageError when an existing study was made with another objective or search space.
+
+    A study records its search space when it is made; a study from before that record is compared
+    by the distributions of its trials.
+    """
+    if (
+        study.direction.name.lower() != OBJECTIVES[objective][1]
+        or study.user_attrs.get("objective", objective) != objective
+    ):
+        raise StorageError(
+            f"study {study_name!r} in {location!r} was made with another --objective; choose another --study"
+        )
+    record = space_record(space)
+    saved = study.user_attrs.get("space")
+    if saved is None:  # a new study, or one made before studies recorded their space
+        searched = {
+            name: optuna.distributions.distribution_to_json(distribution)
+            for trial in study.get_trials(deepcopy=False)
+            for name, distribution in trial.distributions.items()
+        }
+        if all(record["parameters"].get(name) == value for name, value in searched.items()):
+            study.set_user_attr("space", record)
+            return
+    if saved != record:
+        raise StorageError(
+            f"study {study_name!r} in {location!r} was made with another search space or fixed flags; "
+            "repeat its command (see its summary.md) or choose another --study"
+        )
+
+
 def main(argv=None, log=None) -> int:
     """Runs or continues a study from the command line; returns the exit status."""
     log = log or (lambda line: print(line, flush=True))
@@ -184,9 +221,12 @@ def main(argv=None, log=None) -> int:
         space = parse_space(training_tokens)
         seeds = _seeds(args.seeds)
         heatmap = _check(args, space)
+        first = space.tokens({parameter.field: parameter.probe_values()[0] for parameter in space.parameters})
         for seed in seeds:
-            config_of((*space.fixed, "--seed", str(seed)))
-    except SpaceError as error:
+            config_of((*first, "--seed", str(seed)))
+        check_files(space)
+        check_objective(args.objective, config_of(first))
+    except InputError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     sampler_name = args.sampler or ("grid" if space.is_grid() else "tpe")
@@ -215,24 +255,24 @@ def main(argv=None, log=None) -> int:
         return 0
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(
+        exists = study_exists(location, study_name)
+        if args.report_only and not exists:
+            raise StorageError(f"--study {study_name!r}: no such study in {location!r}; nothing to report")
+        options = dict(
             study_name=study_name,
-            storage=_storage(location),
+            storage=open_storage(location),
             sampler=make_sampler(sampler_name, args.sampler_seed),
             pruner=_pruner(args),
-            direction=OBJECTIVES[args.objective][1],
-            load_if_exists=True,
         )
-    except Exception as error:  # noqa: BLE001 - any storage back-end's refusal is bad input
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"{PROGRAM}: error: --storage {location!r} cannot be used ({reason})", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if study.direction.name.lower() != OBJECTIVES[args.objective][1]:
-        print(
-            f"{PROGRAM}: error: study {study_name!r} in {location!r} was made with another --objective; "
-            "choose another --study",
-            file=sys.stderr,
+        # an existing study is loaded, which writes nothing; creating one appends to a journal
+        study = (
+            optuna.load_study(**options)
+            if exists
+            else optuna.create_study(**options, direction=OBJECTIVES[args.objective][1], load_if_exists=True)
         )
+        check_same_study(study, study_name, location, args.objective, space)
+    except InputError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     study.set_user_attr("objective", args.objective)
     study.set_user_attr("seeds", list(seeds))

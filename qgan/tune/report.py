@@ -25,6 +25,9 @@ COLUMNS = (
     "hq_min",
     "kl_median",
     "kl_max",
+    "std_ratio_median",
+    "offset_median",
+    "w1_ratio_median",
     "trace_mean_min",
     "trace_min_min",
     "seconds_median",
@@ -36,15 +39,23 @@ FINISHED = ("completed", "guard-stop")  # states of a run, or a trial, that trai
 
 
 def _statistics(seeds: dict) -> dict:
-    done = [result for result in seeds.values() if "high_quality_fraction" in result]
+    done = [result for result in seeds.values() if "trace_mean" in result]
     if not done:
         return {}
 
     def values(key):
-        return [float(result[key]) for result in done]
+        return [float(result[key]) if result.get(key) is not None else float("nan") for result in done]
 
     seconds = [value for value in (result.get("seconds") for result in done) if value is not None]
+
+    def median_of(key):
+        measured = [float(result[key]) for result in done if result.get(key) is not None]
+        return statistics.median(measured) if measured else ""
+
     return {
+        "std_ratio_median": median_of("std_ratio_median"),
+        "offset_median": median_of("offset_median"),
+        "w1_ratio_median": median_of("w1_ratio"),
         "modes_median": statistics.median(values("modes_captured")),
         "modes_min": min(values("modes_captured")),
         "hq_median": statistics.median(values("high_quality_fraction")),
@@ -107,7 +118,7 @@ def markdown_table(rows: list[dict], names: list[str], seeds: int) -> str:
     """Per trial: its parameters, state, objective, and the median and worst over seeds."""
     header = [
         "trial", *names, "state", "value", "seeds", "modes median (min)", "HQ % median (min)",
-        "KL median (max)", "trace mean (min)", "s median",
+        "KL median (max)", "std ratio", "offset (std)", "W1 ×ref", "trace mean (min)", "s median",
     ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -121,6 +132,9 @@ def markdown_table(rows: list[dict], names: list[str], seeds: int) -> str:
             f"{row['modes_median']:g}/{row['num_modes']} ({row['modes_min']:g})" if has else "–",
             f"{100 * row['hq_median']:.1f} ({100 * row['hq_min']:.1f})" if has else "–",
             f"{row['kl_median']:.3f} ({row['kl_max']:.3f})" if has else "–",
+            _cell(row.get("std_ratio_median"), ".2f"),
+            _cell(row.get("offset_median"), ".2f"),
+            _cell(row.get("w1_ratio_median"), ".2f"),
             f"{row['trace_mean_min']:.4f} ({row['trace_min_min']:.4f})" if has else "–",
             _cell(row.get("seconds_median", ""), ".0f"),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import shlex
 import signal
@@ -21,12 +22,26 @@ OBJECTIVES = {
     "high-quality": ("high_quality_fraction", "maximize"),
     "modes": ("modes_captured", "maximize"),
     "kl": ("kl_uniform", "minimize"),
+    "std-ratio": ("std_ratio_median", "minimize"),
+    "w1": ("w1_ratio", "minimize"),
 }
 OBJECTIVES_HELP = (
     "high-quality = the final high-quality fraction (maximised), modes = modes captured (maximised), "
-    "kl = KL divergence of the mode histogram from uniform (minimised); each is the median over --seeds"
+    "kl = KL divergence of the mode histogram from uniform (minimised), std-ratio = how far the median "
+    "per-mode std ratio is from 1, |log ratio| (minimised), w1 = the two-sample distance over its "
+    "real-vs-real reference (minimised); each is the median over --seeds"
 )
 RESULT_KEYS = ("modes_captured", "num_modes", "high_quality_fraction", "kl_uniform")
+FIDELITY_KEYS = ("std_ratio_median", "std_ratio_min", "std_ratio_max", "offset_median", "w1_ratio")
+# a std ratio of 0 (point masses) is this far from 1
+WORST_LOG_RATIO = 20.0
+
+
+def objective_value(objective: str, value: float) -> float:
+    """The number Optuna gets for an objective's metrics.csv value (|log ratio| for std-ratio)."""
+    if objective == "std-ratio":
+        return abs(math.log(value)) if value > 0 else WORST_LOG_RATIO
+    return value
 
 
 @dataclasses.dataclass
@@ -63,7 +78,10 @@ def read_final(run_dir: str) -> dict | None:
             saved = json.load(handle)
     except (OSError, ValueError):
         return None
-    result = {key: saved["coverage"][key] for key in RESULT_KEYS}
+    coverage = saved.get("coverage") or {}
+    fidelity = saved.get("fidelity") or {}
+    result = {key: coverage.get(key) for key in RESULT_KEYS}
+    result.update({key: fidelity.get(key) for key in FIDELITY_KEYS})
     result.update(
         trace_mean=saved["trace_mean"],
         trace_min=saved["trace_min"],

@@ -12,9 +12,11 @@ from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
+    distribution_to_json,
 )
 
-from qgan.training.cli import build_parser, config_from_args
+from qgan.runtime.errors import InputError
+from qgan.training.cli import build_parser, config_from_args, given_flags
 from qgan.training.config import ConfigError, TrainConfig, flag_name
 
 MANAGED_FLAGS = {"results_dir": "--output-dir", "run_name": "--study", "resume": "--study", "seed": "--seeds"}
@@ -24,7 +26,7 @@ KINDS_HELP = "loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH or choice:A,B,
 LIST_VALUED = {"critic_units"}  # a value is itself a comma list, so its choices are separated by "/"
 
 
-class SpaceError(ValueError):
+class SpaceError(InputError):
     """A search space that cannot run as asked; the message names the flag or value."""
 
 
@@ -196,6 +198,37 @@ def parse_space(tokens: list[str]) -> Space:
     return space
 
 
+def space_record(space: Space) -> dict:
+    """The space as JSON-ready values, which a study stores to refuse being continued with another one."""
+    return {
+        "fixed": list(space.fixed),
+        "parameters": {
+            parameter.field: distribution_to_json(parameter.distribution) for parameter in space.parameters
+        },
+    }
+
+
+def check_files(space: Space) -> None:
+    """Reads every data and centres file the space names (fixed or a choice), before anything runs.
+
+    Raises:
+        DataError: the training script's own message for a file it could not use.
+    """
+    from qgan.evaluation.targets import load_points
+
+    values = {"data": [], "centers": []}
+    for flag, value in zip(space.fixed, space.fixed[1:]):
+        for field in values:
+            if flag == flag_name(field):
+                values[field].append(value)
+    for parameter in space.parameters:
+        if parameter.field in values:
+            values[parameter.field] += list(parameter.distribution.choices)
+    for field, paths in values.items():
+        for path in paths:
+            load_points(path, "data file" if field == "data" else "centres file")
+
+
 def config_of(tokens: tuple[str, ...]) -> TrainConfig:
     """The TrainConfig the training script makes of `tokens`.
 
@@ -209,7 +242,7 @@ def config_of(tokens: tuple[str, ...]) -> TrainConfig:
 
     parser.error = fail
     try:
-        return config_from_args(parser.parse_args(list(tokens)))
+        return config_from_args(parser.parse_args(list(tokens)), given_flags(tokens))
     except ConfigError as error:
         raise SpaceError(str(error)) from None
 

@@ -13,7 +13,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from qgan.tune.runs import OBJECTIVES, child_environment, run_training
+from qgan.tune.runs import OBJECTIVES, child_environment, objective_value, run_training
 from qgan.tune.space import Space, config_of, setting_key
 
 LIVE_STATES = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
@@ -221,7 +221,7 @@ class Worker(threading.Thread):
         for index, seed in enumerate(plan.seeds):
 
             def report(step, value, index=index):
-                trial.report(value, index * SEED_STEP + step)
+                trial.report(objective_value(plan.objective, value), index * SEED_STEP + step)
                 return step >= warmup_steps and trial.should_prune()
 
             outcome = run_training(
@@ -249,7 +249,7 @@ class Worker(threading.Thread):
                     f"(see {os.path.join(setting_dir, f'seed-{seed}.log')})"
                 )
                 return
-        values = [seed_result[metric] for seed_result in seeds.values()]
+        values = [objective_value(plan.objective, seed_result[metric]) for seed_result in seeds.values()]
         value = statistics.median(values)
         trial.set_user_attr("status", "completed")
         self.study.tell(trial, value)

@@ -90,6 +90,5 @@ def test_nonfinite_raise_on_the_default_engine_exits_1_with_one_line_and_a_healt
     error = capsys.readouterr().err
     assert error.count("\n") <= 2, error
     assert error.startswith(
-        "train_coordinate_quantum_gan.py: training stopped by --nonfinite raise: "
-        "non-finite values in: loss, dense_0/kernel"
+        "qgan-train: training stopped by --nonfinite raise: non-finite values in: loss, dense_0/kernel"
     ), error

@@ -215,7 +215,7 @@ def test_bad_input_is_refused_and_the_earlier_run_is_untouched(argv, message, go
         status = exit_.code
     err = capsys.readouterr().err
     assert status == 2, err
-    assert err.count("\n") == 1 and err.startswith("train_coordinate_quantum_gan.py: error: "), err
+    assert err.count("\n") == 1 and err.startswith("qgan-train: error: "), err
     assert fill(message) in err, err
     assert digest(os.path.join(results, "good")) == before
     assert sorted(os.listdir(results)) == ["good"]
@@ -232,7 +232,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error_that_changes_nothing(good_run, tm
     status = cli.main([*SAME_AS_GOOD, "--results-dir", str(copy), "--steps", "4"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1, err
-    assert "its checkpoint" in err and "cannot be restored" in err
+    assert "checkpoints can be restored" in err
     assert digest(copy / "good") == before
 
 

@@ -81,7 +81,7 @@ def test_bad_input_is_a_one_line_error_with_status_2(argv, message, files, capsy
     assert status == 2
     assert err.count("\n") == 1, err
     assert fill(message) in err
-    assert err.startswith("train_coordinate_quantum_gan.py: error: ")
+    assert err.startswith("qgan-train: error: ")
     assert not os.path.exists(os.path.join(files["results"], "r"))
 
 
@@ -149,7 +149,8 @@ def test_file_dataset_with_centres_loads(files, tmp_path):
 
     centers = tmp_path / "centers.npy"
     np.save(centers, np.array([[0.0, 0.0], [2.0, 2.0]]))
-    target = make_target(TrainConfig(dataset="file", data=files["good.csv"], centers=str(centers)))
+    config = TrainConfig(dataset="file", data=files["good.csv"], centers=str(centers), holdout=0.0)
+    target = make_target(config)
     assert target.centers.shape == (2, 2)
     assert target.std == pytest.approx(np.sqrt(2.0 / 3.0 / 2.0))
 

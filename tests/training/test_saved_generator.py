@@ -8,7 +8,8 @@ import pytest
 
 from qgan.training import sample_cli
 from qgan.training.builders import build_generator
-from qgan.training.config import ConfigError, TrainConfig
+from qgan.training.config import TrainConfig
+from qgan.training.readers import RunFolderError
 from qgan.training.saved_generator import load_run
 
 
@@ -23,7 +24,7 @@ def test_qgan_sample_refuses_bad_input_in_one_line_and_keeps_existing_files(tmp_
         ([str(tmp_path), "--output", str(tmp_path / "a.txt")], "unknown format .txt; allowed: .csv, .npy"),
         ([str(tmp_path), "--output", str(tmp_path / "no" / "a.csv")], "does not exist"),
         ([str(tmp_path), "--output", str(existing)], "exists already"),
-        ([str(tmp_path / "missing"), "--output", str(tmp_path / "a.csv")], "is not a folder"),
+        ([str(tmp_path / "missing"), "--output", str(tmp_path / "a.csv")], "does not exist"),
         ([str(tmp_path), "--output", str(tmp_path / "a.npy")], "holds no trained generator"),
     ]
     for argv, message in cases:
@@ -52,5 +53,5 @@ def test_a_run_folder_from_before_the_keras_format_still_loads(tmp_path):
 
 
 def test_load_run_of_a_folder_without_a_generator_names_what_is_missing(tmp_path):
-    with pytest.raises(ConfigError, match="holds no trained generator"):
+    with pytest.raises(RunFolderError, match="holds no trained generator"):
         load_run(str(tmp_path))
