@@ -397,3 +397,40 @@ def plot_history(path, points, maximize=True, label="value", title=""):
     axes.set_ylabel(label)
     _set_title(axes, title, fontsize=10)
     return _save(figure, path)
+
+
+def plot_detector_study(
+    path, curves, title="High-quality share against detector efficiency (median of seeds)"
+):
+    """Lines of the high-quality share over detector efficiency η, one per named curve.
+
+    Args:
+        path: the PNG to write.
+        curves: {label: [(η, high-quality fraction), …]}; labels starting "trained ideal" are dashed.
+        title: the figure's title.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    colours = {}
+    for label, points in curves.items():
+        points = sorted(points)
+        if not points:
+            continue
+        nu = label.rsplit("ν", 1)[-1]
+        colour = colours.setdefault(nu, f"C{len(colours)}")
+        style = "--" if label.startswith("trained ideal") else "-"
+        axes.plot(
+            [eta for eta, _ in points],
+            [100 * value for _, value in points],
+            style,
+            marker="o",
+            color=colour,
+            label=label,
+        )
+    axes.set_xlabel("detector efficiency η")
+    axes.set_ylabel("high-quality samples (%)")
+    axes.set_ylim(-2, 102)
+    axes.invert_xaxis()
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    _set_title(axes, title, fontsize=11)
+    return _save(figure, path)

@@ -30,6 +30,19 @@ def build_parser():
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent noise")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    parser.add_argument(
+        "--detector-efficiency",
+        type=float,
+        default=None,
+        help="heralded circuits: read out by detectors of this efficiency η (0 < η ≤ 1) instead of "
+        "those the run trained with",
+    )
+    parser.add_argument(
+        "--dark-counts",
+        type=float,
+        default=None,
+        help="heralded circuits: the detectors' mean dark counts ν (≥ 0) instead of the run's",
+    )
     return parser
 
 
@@ -44,6 +57,12 @@ def check_arguments(args) -> None:
         )
     if not 0 <= args.seed <= SEED_MAX:
         raise InputError(f"--seed {args.seed} is not allowed; use an integer from 0 to {SEED_MAX}")
+    if args.detector_efficiency is not None and not 0 < args.detector_efficiency <= 1:
+        raise InputError(
+            f"--detector-efficiency {args.detector_efficiency} is not allowed; use a number in (0, 1]"
+        )
+    if args.dark_counts is not None and not 0 <= args.dark_counts < float("inf"):
+        raise InputError(f"--dark-counts {args.dark_counts} is not allowed; use a finite number ≥ 0")
     check_output_file(args.output, "--output", FORMATS, args.overwrite)
     saved_generator_config(args.run)
 
@@ -82,7 +101,7 @@ def main(argv=None) -> int:
 
     freeze_imports()
     try:
-        generator = load_run(args.run)
+        generator = load_run(args.run, args.detector_efficiency, args.dark_counts)
     except InputError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

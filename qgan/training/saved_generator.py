@@ -36,7 +36,7 @@ def save_generator(generator, run_dir: str) -> None:
     save_atomic(os.path.join(run_dir, WEIGHTS_FILE), lambda path: keras.saving.save_weights(generator, path))
 
 
-def load_run(run_dir: str):
+def load_run(run_dir: str, detector_efficiency: float | None = None, dark_counts: float | None = None):
     """The trained generator of a run folder, ready to `generate(n)`.
 
     `generate(n, chunk_size=min(250, n), seed=[seed, step], outcomes=True)` with the run's seed
@@ -44,6 +44,9 @@ def load_run(run_dir: str):
 
     Args:
         run_dir: a folder written by qgan.training.train.train (or the training script).
+        detector_efficiency: with a heralded circuit, read it out by detectors of this efficiency
+            instead of those it was trained with (None keeps them).
+        dark_counts: likewise, the detectors' mean dark counts (None keeps them).
 
     Returns:
         The generator (a registered Keras layer: QuantumGenerator, ClassicalGenerator or
@@ -53,6 +56,18 @@ def load_run(run_dir: str):
         RunFolderError: a folder without a finished generator, or whose generator files are damaged.
     """
     config = saved_generator_config(run_dir)
+    overrides = {
+        key: value
+        for key, value in (("detector_efficiency", detector_efficiency), ("dark_counts", dark_counts))
+        if value is not None
+    }
+    if overrides:
+        settings = config.get("config", {}) if config is not None else {}
+        if config is None or settings.get("readout") != "heralded":
+            raise RunFolderError(
+                f"{run_dir!r}: its generator has no detectors, so detector settings do not apply"
+            )
+        config = {**config, "config": {**settings, **overrides}}
     if config is None:
         return _load_npz_run(run_dir)
     try:
