@@ -156,7 +156,7 @@ class TrainConfig:
     trace_penalty: float = 1.0
     energy_weight: float = 0.0
     mmd_weight: float = 0.0
-    average_decay: float = 0.0
+    average_decay: float = 0.999
     lr_schedule: str = "cosine"
     lr_final_fraction: float = 0.02
     lr_schedule_players: str = "generator"
