@@ -40,12 +40,13 @@ def value_and_gradients(engine, circuit, arguments, weights):
     return output, np.concatenate([np.ravel(gradient.numpy()) for gradient in gradients])
 
 
-def assert_engines_agree(circuit, cutoff, rng, tol):
-    """fock and sf give the same outputs and traces (to tol) and gradients (to rtol 1e-3)."""
+def assert_engines_agree(circuit, cutoff, rng, tol, candidate=FockEngine, reference=StrawberryFieldsEngine):
+    """The candidate engine and the reference give the same outputs and traces (to tol) and gradients
+    (to rtol 1e-3)."""
     arguments = random_arguments(circuit, rng)
     weights = tf.constant(rng.normal(size=circuit.modes), tf.float32)
-    fock_output, fock_gradients = value_and_gradients(FockEngine(cutoff), circuit, arguments, weights)
-    sf_output, sf_gradients = value_and_gradients(StrawberryFieldsEngine(cutoff), circuit, arguments, weights)
+    fock_output, fock_gradients = value_and_gradients(candidate(cutoff), circuit, arguments, weights)
+    sf_output, sf_gradients = value_and_gradients(reference(cutoff), circuit, arguments, weights)
     np.testing.assert_allclose(fock_output.x_means.numpy(), sf_output.x_means.numpy(), rtol=0, atol=tol)
     np.testing.assert_allclose(fock_output.trace.numpy(), sf_output.trace.numpy(), rtol=0, atol=tol)
     # relative 1e-3 per parameter; a floor of 1e-3 of the largest gradient absorbs float32 round-off
@@ -58,9 +59,11 @@ def assert_engines_agree(circuit, cutoff, rng, tol):
     "modes, cutoff, layers",
     [(1, 6, 1), (1, 14, 4), (2, 6, 2), (2, 9, 1), (2, 12, 3), (2, 14, 2), (3, 6, 4), (3, 8, 1), (3, 10, 2)],
 )
-def test_fock_and_sf_agree_on_outputs_and_every_gradient(modes, cutoff, layers, tol):
+def test_every_engine_agrees_with_sf_on_outputs_and_every_gradient(
+    modes, cutoff, layers, tol, candidate_engine, reference_engine
+):
     rng = np.random.default_rng(100 * modes + cutoff + layers)
-    assert_engines_agree(build_circuit(modes, layers), cutoff, rng, tol)
+    assert_engines_agree(build_circuit(modes, layers), cutoff, rng, tol, candidate_engine, reference_engine)
 
 
 @pytest.mark.parametrize("modes, cutoff, layers", [(1, 8, 2), (2, 6, 2), (3, 5, 1)])
@@ -192,9 +195,12 @@ def test_missing_or_misshapen_argument_is_a_clear_error():
 
 # the first two fuse their layers; the third (6^3 = 216 levels) runs gate by gate
 @pytest.mark.parametrize("modes, cutoff, layers", [(1, 8, 3), (2, 7, 2), (3, 6, 2)])
-def test_fock_and_sf_agree_on_a_reuploading_circuit(modes, cutoff, layers, tol):
+def test_every_engine_agrees_with_sf_on_a_reuploading_circuit(
+    modes, cutoff, layers, tol, candidate_engine, reference_engine
+):
     rng = np.random.default_rng(7 * modes + cutoff)
-    assert_engines_agree(build_circuit(modes, layers, reupload=True), cutoff, rng, tol)
+    circuit = build_circuit(modes, layers, reupload=True)
+    assert_engines_agree(circuit, cutoff, rng, tol, candidate_engine, reference_engine)
 
 
 @pytest.mark.parametrize(

@@ -133,8 +133,8 @@ def test_an_outcome_of_probability_zero_has_finite_means_and_gradients():
 @pytest.mark.parametrize(
     "modes, cutoff, layers, ancillas, detector", [(2, 8, 2, 1, "pnr"), (3, 6, 1, 2, "threshold")]
 )
-def test_fock_and_sf_agree_on_heralded_outputs_probabilities_and_gradients(
-    modes, cutoff, layers, ancillas, detector, tol
+def test_every_engine_agrees_with_sf_on_heralded_outputs_probabilities_and_gradients(
+    modes, cutoff, layers, ancillas, detector, tol, candidate_engine, reference_engine
 ):
     circuit = build_circuit(modes, layers, reupload=True)
     rng = np.random.default_rng(7 * modes + cutoff)
@@ -162,8 +162,8 @@ def test_fock_and_sf_agree_on_heralded_outputs_probabilities_and_gradients(
         gradients = tape.gradient(value, list(arguments.values()))
         return output, np.concatenate([np.ravel(gradient.numpy()) for gradient in gradients])
 
-    fock, fock_gradients = run(FockEngine(cutoff))
-    reference, sf_gradients = run(StrawberryFieldsEngine(cutoff))
+    fock, fock_gradients = run(candidate_engine(cutoff))
+    reference, sf_gradients = run(reference_engine(cutoff))
     np.testing.assert_allclose(fock.probabilities.numpy(), reference.probabilities.numpy(), atol=tol)
     np.testing.assert_allclose(fock.trace.numpy(), fock.probabilities.numpy().sum(axis=1), atol=tol)
     # conditional means divide by p_n: compare them where the outcome is not negligible
