@@ -122,3 +122,19 @@ def test_guard_imports_nothing_gan_or_circuit_specific():
 def test_tune_knows_training_only_through_the_command_line():
     modules = loaded_modules("import qgan.tune.cli")
     assert not {"tensorflow", "keras", "strawberryfields", "qgan.training.train", "qgan.models.gan"} & modules
+
+
+def test_docs_architecture_names_every_module():
+    with open(
+        os.path.join(os.path.dirname(PACKAGE_ROOT), "docs", "architecture.md"), encoding="utf-8"
+    ) as handle:
+        text = handle.read()
+    missing = []
+    for folder, _, names in os.walk(PACKAGE_ROOT):
+        for name in names:
+            if name.endswith(".py") and name != "__init__.py":
+                module = name[:-3]
+                stem = module.split("_")[0] + "_" if module.startswith("fock_") else module
+                if stem not in text:
+                    missing.append(os.path.relpath(os.path.join(folder, name), PACKAGE_ROOT))
+    assert missing == []
