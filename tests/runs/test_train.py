@@ -285,10 +285,11 @@ def test_tensorboard_and_keras_logs_hold_each_evaluation_on_the_default_engine(t
     for name in (
         "d_loss", "g_loss", "wasserstein", "gp", "d_grad_norm", "g_grad_norm", "trace_mean", "trace_min",
         "critic_guard_skipped_steps", "generator_guard_recoveries", "modes_captured",
-        "high_quality_fraction", "kl_uniform", "eval_trace_mean",
+        "high_quality_fraction", "kl_uniform", "eval_trace_mean", "offset_median", "w1", "w1_ratio",
     ):  # fmt: skip
         assert scalars[f"epoch_{name}"] == [0, 1, 2], name
-    for name in ("d_loss", "wasserstein", "high_quality_fraction", "kl_uniform", "eval_trace_min"):
+    fidelity = ("offset_median", "w1", "w1_ratio")
+    for name in ("d_loss", "wasserstein", "high_quality_fraction", "kl_uniform", "eval_trace_min", *fidelity):
         logged = [float(tf.make_ndarray(event.tensor_proto)) for event in reader.Tensors(f"epoch_{name}")]
         np.testing.assert_allclose(logged, [row[name] for row in rows], rtol=1e-6, err_msg=name)
 
@@ -302,3 +303,10 @@ def test_tensorboard_and_keras_logs_hold_each_evaluation_on_the_default_engine(t
         epochs = list(csv.DictReader(handle))
     assert [int(row["epoch"]) for row in epochs] == [0, 1, 2]
     assert [int(row["modes_captured"]) for row in epochs] == [row["modes_captured"] for row in rows]
+    # the fidelity metrics land in metrics.csv and coverage.json too
+    with open(tmp_path / "logged" / "metrics.csv", newline="") as handle:
+        written = list(csv.DictReader(handle))
+    np.testing.assert_allclose([float(row["w1_ratio"]) for row in written], [row["w1_ratio"] for row in rows])
+    final = json.loads((tmp_path / "logged" / "coverage.json").read_text())
+    assert final["fidelity"]["w1_ratio"] == pytest.approx(rows[-1]["w1_ratio"])
+    assert 1 <= len(final["fidelity"]["offsets"]) <= 8 and final["fidelity"]["w1_reference"] > 0
