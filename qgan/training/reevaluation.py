@@ -88,7 +88,8 @@ def detector_study(study_dir: str, efficiencies, dark_counts_values, log=print) 
     if not ideal:
         raise ValueError(f"{study_dir!r} holds no completed trial with η = 1 and ν = 0")
     rows = []
-    for run_dir in sorted(glob.glob(os.path.join(study_dir, ideal[0]["setting"], "seed-*"))):
+    runs = glob.glob(os.path.join(study_dir, ideal[0]["setting"], "seed-*"))
+    for run_dir in sorted(path for path in runs if os.path.isdir(path)):
         seed = int(run_dir.rsplit("seed-", 1)[1])
         for efficiency in efficiencies:
             for dark_counts in dark_counts_values:
