@@ -33,6 +33,16 @@ def mixture_energy_distance(coordinates, weights, real):
     Returns:
         A scalar tensor, ≥ 0 up to the batches' noise.
     """
+    cross, fake, real_pairs = _pair_means(coordinates, weights, real, _distances)
+    return 2.0 * cross - fake - real_pairs
+
+
+def _pair_means(coordinates, weights, real, pairwise):
+    """E[k(fake, real)], E[k(fake, fake')] and E[k(real, real')] of a mixture's batch for a kernel k.
+
+    The fake pairs join the batch's first half with its second (no sample meets itself), each
+    outcome weighted by its weight; the real pairs join the real batch's halves likewise.
+    """
     coordinates = tf.convert_to_tensor(coordinates)
     weights = tf.cast(weights, coordinates.dtype)
     real = tf.cast(real, coordinates.dtype)
@@ -44,13 +54,13 @@ def mixture_energy_distance(coordinates, weights, real):
         return tf.reshape(rows_coordinates, (-1, dimension)), tf.reshape(rows_weights, [-1]) / count
 
     points, mass = flat(coordinates, weights)
-    cross = tf.reduce_sum(mass * tf.reduce_mean(_distances(points, real), axis=1))
+    cross = tf.reduce_sum(mass * tf.reduce_mean(pairwise(points, real), axis=1))
     first, first_mass = flat(coordinates[:half], weights[:half])
     second, second_mass = flat(coordinates[half : 2 * half], weights[half : 2 * half])
-    fake = tf.reduce_sum(first_mass[:, None] * second_mass[None, :] * _distances(first, second))
+    fake = tf.reduce_sum(first_mass[:, None] * second_mass[None, :] * pairwise(first, second))
     real_half = tf.shape(real)[0] // 2
-    real_pairs = tf.reduce_mean(_distances(real[:real_half], real[real_half : 2 * real_half]))
-    return 2.0 * cross - fake - real_pairs
+    real_pairs = tf.reduce_mean(pairwise(real[:real_half], real[real_half : 2 * real_half]))
+    return cross, fake, real_pairs
 
 
 def energy_distance(fake, real):
@@ -84,23 +94,9 @@ def mixture_local_mmd(coordinates, weights, real, scales):
     Returns:
         A scalar tensor, ≥ 0 up to the batches' noise.
     """
-    coordinates = tf.convert_to_tensor(coordinates)
-    weights = tf.cast(weights, coordinates.dtype)
-    real = tf.cast(real, coordinates.dtype)
-    dimension = coordinates.shape[-1]
-    half = tf.shape(coordinates)[0] // 2
-
-    def flat(rows_coordinates, rows_weights):
-        count = tf.cast(tf.shape(rows_weights)[0], rows_weights.dtype)
-        return tf.reshape(rows_coordinates, (-1, dimension)), tf.reshape(rows_weights, [-1]) / count
-
-    points, mass = flat(coordinates, weights)
-    cross = tf.reduce_sum(mass * tf.reduce_mean(_laplace_kernel(points, real, scales), axis=1))
-    first, first_mass = flat(coordinates[:half], weights[:half])
-    second, second_mass = flat(coordinates[half : 2 * half], weights[half : 2 * half])
-    fake = tf.reduce_sum(first_mass[:, None] * second_mass[None, :] * _laplace_kernel(first, second, scales))
-    real_half = tf.shape(real)[0] // 2
-    real_pairs = tf.reduce_mean(_laplace_kernel(real[:real_half], real[real_half : 2 * real_half], scales))
+    cross, fake, real_pairs = _pair_means(
+        coordinates, weights, real, lambda first, second: _laplace_kernel(first, second, scales)
+    )
     return fake + real_pairs - 2.0 * cross
 
 

@@ -64,7 +64,7 @@ def test_the_own_data_command_trains_for_four_steps(tmp_path):
     rng = np.random.default_rng(0)
     np.savetxt(tmp_path / "points.csv", rng.normal(size=(300, 2)) * 0.05 + [1.0, -1.0], delimiter=",")
     np.savetxt(tmp_path / "centres.csv", [[1.0, -1.0]], delimiter=",")
-    (own_data,) = commands("qgan-train")
+    (own_data,) = [arguments for arguments in commands("qgan-train") if "file" in arguments]
     done = subprocess.run(
         [
             console_script("qgan-train"),

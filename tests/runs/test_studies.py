@@ -168,6 +168,25 @@ def test_the_median_pruner_stops_a_hopeless_trial_on_a_database_storage(tmp_path
     assert f"Continue it with:\n\n    qgan-tune {shlex.join(flags)}\n" in summary  # not with --report-only
 
 
+def lose_a_study_after_its_first_checkpoint(flags, study_dir, steps=300):
+    """Starts qgan-tune with `flags`; once the run of `steps` has checkpointed, kills the study and
+    its run (in a session of its own) with SIGKILL, as a lost machine: no handler runs and the
+    trial stays RUNNING."""
+    lost = start_script(TUNE, *flags, start_new_session=True)
+    deadline = time.time() + 300
+    while run_dir_of(study_dir, steps) is None or not os.path.exists(
+        os.path.join(run_dir_of(study_dir, steps), "checkpoints", "checkpoint")
+    ):
+        assert lost.poll() is None, lost.communicate()[1][-2000:]
+        assert time.time() < deadline, "the run did not checkpoint"
+        time.sleep(0.1)
+    runs = training_processes(study_dir)
+    assert len(runs) == 1
+    os.killpg(lost.pid, signal.SIGKILL)
+    os.kill(runs[0], signal.SIGKILL)
+    lost.communicate(timeout=60)
+
+
 @pytest.mark.slow
 def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run(tmp_path, far_cluster):
     output = tmp_path / "tune"
@@ -175,22 +194,8 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
         *far_cluster, "--eval-every", "10", "--checkpoint-every", "10", "--steps", "300",
         "--study", "killed", "--output-dir", str(output), "--pruner", "none",
     ]  # fmt: skip
-    lost = start_script(TUNE, *flags, start_new_session=True)
     study_dir = str(output / "killed")
-    deadline = time.time() + 300
-    while run_dir_of(study_dir, 300) is None or not os.path.exists(
-        os.path.join(run_dir_of(study_dir, 300), "checkpoints", "checkpoint")
-    ):
-        assert lost.poll() is None, lost.communicate()[1][-2000:]
-        assert time.time() < deadline, "the run did not checkpoint"
-        time.sleep(0.1)
-    # the machine is lost: the study and its run (in a session of its own) die with no handler run,
-    # and the trial stays RUNNING
-    runs = training_processes(study_dir)
-    assert len(runs) == 1
-    os.killpg(lost.pid, signal.SIGKILL)
-    os.kill(runs[0], signal.SIGKILL)
-    lost.communicate(timeout=60)
+    lose_a_study_after_its_first_checkpoint(flags, study_dir)
     killed_dir = run_dir_of(study_dir, 300)
 
     patient = run_script(TUNE, *flags)
