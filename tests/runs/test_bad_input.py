@@ -382,26 +382,18 @@ def test_the_training_script_refuses_as_qgan_train_does(workspace, argv, words):
     assert lines[0].startswith("train_coordinate_quantum_gan.py: error: ") and words in lines[0]
 
 
+def resume_to_step_three(results_dir):
+    """qgan-train resuming the copied run in `results_dir` to step 3, as a user runs it."""
+    command = [console_script("qgan-train"), *TINY_RUN, "--steps", "3", "--results-dir", str(results_dir)]
+    return subprocess.run([*command, "--run-name", "run"], capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 def test_a_damaged_latest_checkpoint_is_skipped_for_the_one_before_it(workspace, tmp_path):
     shutil.copytree(workspace / "results" / "run", tmp_path / "run")
     data = sorted((tmp_path / "run" / "checkpoints").glob("ckpt-2.data-*"))
     truncate(data[0], 0.5)
-    process = subprocess.run(
-        [
-            console_script("qgan-train"),
-            *TINY_RUN,
-            "--steps",
-            "3",
-            "--results-dir",
-            str(tmp_path),
-            "--run-name",
-            "run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    process = resume_to_step_three(tmp_path)
     assert process.returncode == 0, process.stderr[-3000:]
     skipped = [line for line in process.stdout.splitlines() if "cannot be read" in line]
     assert len(skipped) == 1 and "checkpoint ckpt-2 cannot be read" in skipped[0]
@@ -418,21 +410,7 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_and_left_as_it_was(w
     for data in (tmp_path / "run" / "checkpoints").glob("ckpt-*.data-*"):
         truncate(data, 0.3)
     before = snapshot(tmp_path)
-    process = subprocess.run(
-        [
-            console_script("qgan-train"),
-            *TINY_RUN,
-            "--steps",
-            "3",
-            "--results-dir",
-            str(tmp_path),
-            "--run-name",
-            "run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    process = resume_to_step_three(tmp_path)
     lines = process.stderr.strip().splitlines()
     assert process.returncode == 2 and len(lines) == 1, process.stderr[-3000:]
     assert "none of its 2 checkpoints can be restored" in lines[0]
