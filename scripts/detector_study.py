@@ -8,7 +8,6 @@ and coverage-vs-efficiency.png into the study folder.
 import argparse
 import csv
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
@@ -26,7 +25,7 @@ def main(argv=None) -> int:
     dark_counts = [float(value) for value in args.dark_counts.split(",")]
     import_tensorflow()
     from qgan.evaluation.plots import plot_detector_study
-    from qgan.training.reevaluation import detector_study
+    from qgan.training.reevaluation import detector_curves, detector_study
 
     rows = detector_study(args.study, efficiencies, dark_counts)
     path = os.path.join(args.study, "ideal-under-detectors.csv")
@@ -36,24 +35,7 @@ def main(argv=None) -> int:
         writer.writerows(rows)
     with open(os.path.join(args.study, "summary.csv"), encoding="utf-8") as handle:
         trained = [row for row in csv.DictReader(handle) if row["state"] == "completed"]
-    curves = {}
-    for nu in dark_counts:
-        curves[f"trained under the detector, ν {nu:g}"] = [
-            (float(row["detector_efficiency"]), float(row["hq_median"]))
-            for row in trained
-            if float(row["dark_counts"]) == nu
-        ]
-        curves[f"trained ideal, ν {nu:g}"] = [
-            (
-                eta,
-                statistics.median(
-                    row["high_quality"]
-                    for row in rows
-                    if row["detector_efficiency"] == eta and row["dark_counts"] == nu
-                ),
-            )
-            for eta in efficiencies
-        ]
+    curves = detector_curves(rows, trained, efficiencies, dark_counts)
     plot_detector_study(os.path.join(args.study, "coverage-vs-efficiency.png"), curves)
     print(f"wrote {path} and coverage-vs-efficiency.png")
     return 0

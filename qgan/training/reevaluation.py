@@ -100,3 +100,39 @@ def detector_study(study_dir: str, efficiencies, dark_counts_values, log=print) 
                 )
                 rows.append(row)
     return rows
+
+
+def detector_curves(rows, trained, efficiencies, dark_counts_values) -> dict:
+    """The high-quality share over η, per ν: trained under each detector, and trained ideal.
+
+    Args:
+        rows: detector_study's rows (the ideal-trained runs under each detector).
+        trained: the study's summary.csv rows of completed trials.
+        efficiencies: the efficiencies η.
+        dark_counts_values: the dark counts ν.
+
+    Returns:
+        {label: [(η, median high-quality fraction), …]}, labels "trained under the detector, ν …"
+        and "trained ideal, ν …".
+    """
+    import statistics
+
+    curves = {}
+    for nu in dark_counts_values:
+        curves[f"trained under the detector, ν {nu:g}"] = [
+            (float(row["detector_efficiency"]), float(row["hq_median"]))
+            for row in trained
+            if float(row["dark_counts"]) == nu
+        ]
+        curves[f"trained ideal, ν {nu:g}"] = [
+            (
+                eta,
+                statistics.median(
+                    row["high_quality"]
+                    for row in rows
+                    if row["detector_efficiency"] == eta and row["dark_counts"] == nu
+                ),
+            )
+            for eta in efficiencies
+        ]
+    return curves
