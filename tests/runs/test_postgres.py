@@ -7,17 +7,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import optuna
 import pytest
 
-from tests.helpers import run_script, start_script
+from tests.helpers import start_script
 from tests.runs.test_studies import (
     TUNE,
+    assert_the_next_worker_reclaims_and_resumes,
     lose_a_study_after_its_first_checkpoint,
     run_dir_of,
-    summary_rows,
     training_commands,
 )
 
@@ -126,13 +125,4 @@ def test_a_killed_workers_trial_is_taken_up_again_from_its_checkpoint(
     ]  # fmt: skip
     study_dir = str(output / "killed")
     lose_a_study_after_its_first_checkpoint(flags, study_dir)
-    time.sleep(1.5)
-    again = run_script(TUNE, *flags, "--stale-after", "1")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "trial 0 abandoned (no heartbeat for " in again.stdout
-    assert [(row["trial"], row["state"]) for row in summary_rows(study_dir)] == [
-        ("0", "abandoned"), ("1", "completed"),
-    ]  # fmt: skip
-    with open(run_dir_of(study_dir, 300) + ".log") as handle:
-        started = [line for line in handle if line.startswith("$ qgan-train")]
-    assert ["--resume" in line for line in started] == [False, True]
+    assert_the_next_worker_reclaims_and_resumes(flags, study_dir, run_dir_of(study_dir, 300))

@@ -24,6 +24,18 @@ def commands(program):
     return [shlex.split(line)[1:] for line in SHELL_LINES if line.startswith(program + " ")]
 
 
+def run_python(code, cwd=ROOT):
+    """The README's Python `code` run in a fresh interpreter that imports this checkout's qgan."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
 def python_block(first_line):
     (block,) = [block for block in PYTHON_BLOCKS if block.splitlines()[-1] and first_line in block]
     return block
@@ -86,16 +98,7 @@ def test_the_own_data_command_trains_for_four_steps(tmp_path):
 
 @pytest.mark.slow
 def test_the_reuse_export_and_strawberry_fields_examples_run(tmp_path):
-    environment = {**os.environ, "PYTHONPATH": ROOT}
-    reuse = python_block("qgan.load_run(")
-    done = subprocess.run(
-        [sys.executable, "-c", reuse + "\nprint(samples.shape, outcomes.max())"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=environment,
-    )
+    done = run_python(python_block("qgan.load_run(") + "\nprint(samples.shape, outcomes.max())")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[:2] == ["(1000,", "2)"]
     (export,) = re.findall(r"`(qgan-export RUN [^`]+)`", README)
@@ -105,28 +108,13 @@ def test_the_reuse_export_and_strawberry_fields_examples_run(tmp_path):
         [console_script("qgan-export"), *arguments], capture_output=True, text=True, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    run = python_block("sf.load(")
-    done = subprocess.run(
-        [sys.executable, "-c", run],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=environment,
-    )
+    done = run_python(python_block("sf.load("), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.fullmatch(r"\[\[\d+\]\]", done.stdout.strip())
 
 
 @pytest.mark.slow
 def test_the_guard_example_skips_the_broken_batch_in_every_epoch():
-    guard = python_block("GuardedModel(")
-    done = subprocess.run(
-        [sys.executable, "-c", guard],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+    done = run_python(python_block("GuardedModel("))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "3 of 24 steps skipped"

@@ -187,6 +187,21 @@ def lose_a_study_after_its_first_checkpoint(flags, study_dir, steps=300):
     lost.communicate(timeout=60)
 
 
+def assert_the_next_worker_reclaims_and_resumes(flags, study_dir, killed_dir):
+    """A worker started once the lost trial's heartbeat is stale marks it abandoned, trains its
+    setting again as trial 1, and resumes the killed run from its checkpoint."""
+    time.sleep(1.5)
+    again = run_script(TUNE, *flags, "--stale-after", "1")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "trial 0 abandoned (no heartbeat for " in again.stdout
+    assert [(row["trial"], row["state"]) for row in summary_rows(study_dir)] == [
+        ("0", "abandoned"), ("1", "completed"),
+    ]  # fmt: skip
+    with open(killed_dir + ".log") as handle:
+        started = [line for line in handle if line.startswith("$ qgan-train")]
+    assert ["--resume" in line for line in started] == [False, True]
+
+
 @pytest.mark.slow
 def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run(tmp_path, far_cluster):
     output = tmp_path / "tune"
@@ -202,16 +217,7 @@ def test_a_study_whose_process_was_killed_reclaims_its_trial_and_resumes_the_run
     assert patient.returncode == 0, patient.stderr[-2000:]
     assert "abandoned" not in patient.stdout and "trial 1" not in patient.stdout  # the trial is still young
 
-    time.sleep(1.5)
-    again = run_script(TUNE, *flags, "--stale-after", "1")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "trial 0 abandoned (no heartbeat for " in again.stdout
-    assert [(row["trial"], row["state"]) for row in summary_rows(study_dir)] == [
-        ("0", "abandoned"), ("1", "completed"),
-    ]  # fmt: skip
-    with open(killed_dir + ".log") as handle:
-        started = [line for line in handle if line.startswith("$ qgan-train")]
-    assert ["--resume" in line for line in started] == [False, True]
+    assert_the_next_worker_reclaims_and_resumes(flags, study_dir, killed_dir)
     with open(os.path.join(killed_dir, "coverage.json")) as handle:
         assert json.load(handle)["step"] == 300
 
