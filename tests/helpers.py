@@ -32,3 +32,11 @@ def console_script(name):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} is not installed; install the project with pip install -e .")
     return path
+
+
+# the session's shared tiny run (tests/runs/conftest.py `tiny_run`): the heralded circuit compiled
+# under XLA, with a checkpoint at each of its 2 steps; add --steps
+TINY_RUN = [
+    "--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "1", "--eval-every", "2",
+    "--checkpoint-every", "1", "--eval-samples", "300", "--no-tensorboard",
+]  # fmt: skip

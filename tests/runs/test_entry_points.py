@@ -9,7 +9,6 @@ import pytest
 
 from tests.helpers import console_script
 
-TINY = ["--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "1", "--eval-samples", "200"]
 TINY_CONFIG = "layers=1, cutoff=5, batch_size=8, n_critic=1, eval_samples=200, tensorboard=False"
 
 
@@ -17,25 +16,17 @@ def run(command, timeout=300, **options):
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **options)
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A run folder written by the qgan-train console script."""
-    folder = tmp_path_factory.mktemp("entry")
-    process = run(
-        [console_script("qgan-train"), *TINY, "--steps", "2", "--eval-every", "2", "--no-tensorboard"]
-        + ["--results-dir", str(folder), "--run-name", "tiny"]
-    )
-    assert process.returncode == 0, process.stderr[-2000:]
-    assert "done at step 2" in process.stdout
-    return folder / "tiny"
+@pytest.mark.slow
+def test_qgan_train_in_a_fresh_process_wrote_the_sessions_tiny_run(tiny_run):
+    # the qgan-train console script trained the shared run (tests/runs/conftest.py) in its own process
+    assert "done at step 2" in (tiny_run.parent / "qgan-train.out").read_text()
+    assert json.loads((tiny_run / "coverage.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.slow
-def test_qgan_sample_in_a_fresh_process_writes_the_samples(trained_run, tmp_path):
+def test_qgan_sample_in_a_fresh_process_writes_the_samples(tiny_run, tmp_path):
     output = tmp_path / "s.csv"
-    process = run(
-        [console_script("qgan-sample"), str(trained_run), "--samples", "100", "--output", str(output)]
-    )
+    process = run([console_script("qgan-sample"), str(tiny_run), "--samples", "100", "--output", str(output)])
     assert process.returncode == 0, process.stderr[-2000:]
     table = np.loadtxt(output, delimiter=",", skiprows=1)
     assert table.shape == (100, 3) and np.all(np.isfinite(table))
@@ -43,17 +34,17 @@ def test_qgan_sample_in_a_fresh_process_writes_the_samples(trained_run, tmp_path
 
 
 @pytest.mark.slow
-def test_load_run_in_a_fresh_process_reproduces_the_runs_final_samples(trained_run):
+def test_load_run_in_a_fresh_process_reproduces_the_runs_final_samples(tiny_run, tmp_path):
     code = (
         "import sys, numpy as np, qgan; g = qgan.load_run(sys.argv[1]); "
-        "s, _, o = g.generate(200, chunk_size=200, seed=[0, 2], outcomes=True); "
-        "np.save(sys.argv[1] + '/reloaded.npy', s); print(type(g).__name__, g.outcomes)"
+        "s, _, o = g.generate(300, chunk_size=250, seed=[0, 2], outcomes=True); "
+        "np.save(sys.argv[2], s); print(type(g).__name__, g.outcomes)"
     )
-    process = run([sys.executable, "-c", code, str(trained_run)])
+    process = run([sys.executable, "-c", code, str(tiny_run), str(tmp_path / "reloaded.npy")])
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.split()[-2:] == ["QuantumGenerator", "5"]
     np.testing.assert_allclose(
-        np.load(trained_run / "reloaded.npy"), np.load(trained_run / "samples.npy"), rtol=1e-5, atol=1e-6
+        np.load(tmp_path / "reloaded.npy"), np.load(tiny_run / "samples.npy"), rtol=1e-5, atol=1e-6
     )
 
 
@@ -73,9 +64,9 @@ def test_qgan_train_as_a_python_call_in_a_fresh_process(tmp_path):
 
 
 @pytest.mark.slow
-def test_qgan_tune_runs_a_one_trial_study_in_a_fresh_process(tmp_path):
+def test_qgan_tune_runs_a_one_trial_study_in_a_fresh_process(tmp_path, far_cluster):
     process = run(
-        [console_script("qgan-tune"), *TINY, "--steps", "2", "--eval-every", "2", "--no-tensorboard"]
+        [console_script("qgan-tune"), *far_cluster, "--steps", "2", "--eval-every", "2"]
         + ["--g-lr", "choice:0.002", "--study", "one", "--output-dir", str(tmp_path)]
     )
     assert process.returncode == 0, process.stderr[-2000:] + process.stdout[-2000:]

@@ -1,5 +1,6 @@
 """The README's commands and code run as shown, each in a fresh process (the short ones, or shortened)."""
 
+import json
 import os
 import re
 import shlex
@@ -73,9 +74,12 @@ def test_the_own_data_command_trains_for_four_steps(tmp_path):
     # set-up command 1 is the script with no flags: tests/runs/test_command_line.py runs it
     (setup,) = [line for line in SHELL_LINES if TRAIN in line]
     assert setup.endswith(f"scripts/{TRAIN}")
+    # two clusters, the points under a header row as a spreadsheet writes them
     rng = np.random.default_rng(0)
-    np.savetxt(tmp_path / "points.csv", rng.normal(size=(300, 2)) * 0.05 + [1.0, -1.0], delimiter=",")
-    np.savetxt(tmp_path / "centres.csv", [[1.0, -1.0]], delimiter=",")
+    centres = np.array([[1.0, -1.0], [-1.0, 0.0]])
+    points = centres[rng.integers(0, 2, 300)] + rng.normal(0, 0.05, (300, 2))
+    np.savetxt(tmp_path / "points.csv", points, delimiter=",", header="x,y", comments="")
+    np.savetxt(tmp_path / "centres.csv", centres, delimiter=",")
     (own_data,) = [arguments for arguments in commands("qgan-train") if "file" in arguments]
     done = subprocess.run(
         [
@@ -93,7 +97,9 @@ def test_the_own_data_command_trains_for_four_steps(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "runs" / "own" / "coverage.json").exists()
+    assert "done at step 4 in" in done.stdout and "/2 modes captured" in done.stdout
+    final = json.loads((tmp_path / "runs" / "own" / "coverage.json").read_text())
+    assert final["coverage"]["num_modes"] == 2 and final["coverage"]["num_samples"] == 200
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from qgan.training import cli
 from qgan.training.config import TrainConfig
 from qgan.training.saved_generator import load_run
 from qgan.training.train import train
-from tests.helpers import TRAIN, run_script, start_script
+from tests.helpers import TINY_RUN, TRAIN, run_script, start_script
 
 TINY_FLAGS = [
     "--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "2",
@@ -49,7 +49,7 @@ def load_critic(run_dir):
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     results = str(tmp_path)
-    flags = [*TINY_FLAGS, "--steps", "200", "--eval-every", "50", "--checkpoint-every", "50"]
+    flags = [*TINY_FLAGS, "--steps", "60", "--eval-every", "20", "--checkpoint-every", "20"]
     flags += ["--results-dir", results]
     whole = start_script(TRAIN, *flags, "--run-name", "whole")  # independent of the other: run beside it
     process = start_script(TRAIN, *flags, "--run-name", "killed")
@@ -57,7 +57,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     killed_at = max(int(row["step"]) for row in metric_rows(os.path.join(results, "killed")))
-    assert killed_at < 200, "the run finished before it was killed; the test needs more steps"
+    assert killed_at < 60, "the run finished before it was killed; the test needs more steps"
 
     resumed = run_script(TRAIN, *flags, "--run-name", "killed")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -66,7 +66,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     assert whole.returncode == 0, whole_stderr[-2000:]
 
     killed_dir, whole_dir = os.path.join(results, "killed"), os.path.join(results, "whole")
-    assert [int(row["step"]) for row in metric_rows(killed_dir)] == list(range(50, 201, 50))
+    assert [int(row["step"]) for row in metric_rows(killed_dir)] == list(range(20, 61, 20))
     generator_resumed, generator_whole = load_run(killed_dir), load_run(whole_dir)
     for resumed_weight, whole_weight in zip(generator_resumed.weights, generator_whole.weights):
         assert resumed_weight.path == whole_weight.path
@@ -86,7 +86,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_plots(tmp_path):
     results = str(tmp_path)
-    flags = [*TINY_FLAGS, "--steps", "1000000", "--eval-every", "50", "--checkpoint-every", "1000"]
+    flags = [*TINY_FLAGS, "--steps", "1000000", "--eval-every", "20", "--checkpoint-every", "1000"]
     process = start_script(TRAIN, *flags, "--results-dir", results, "--run-name", "stopped")
     run_dir = os.path.join(results, "stopped")
     wait_for(os.path.join(run_dir, "metrics.csv"), process)
@@ -113,13 +113,10 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_plots(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def good_run(tmp_path_factory):
-    """A finished tiny run and the digest of every file in its folder."""
+def good_run(tmp_path_factory, tiny_run):
+    """A copy of the session's tiny run, as results/good, and the digest of every file in its folder."""
     results = tmp_path_factory.mktemp("results")
-    config = TrainConfig(
-        results_dir=str(results), run_name="good", steps=2, eval_every=2, checkpoint_every=2, **TINY
-    )
-    train(config, log=lambda line: None)
+    shutil.copytree(tiny_run, results / "good")
     return str(results), digest(os.path.join(results, "good"))
 
 
@@ -157,7 +154,7 @@ def data_files(tmp_path_factory):
     return paths
 
 
-SAME_AS_GOOD = [*TINY_FLAGS, "--run-name", "good", "--eval-every", "2", "--checkpoint-every", "2"]
+SAME_AS_GOOD = [*TINY_RUN, "--run-name", "good"]
 BAD_INPUTS = [
     # flags out of range or of the wrong type
     (["--g-lr", "-0.001"], "--g-lr -0.001 is not allowed; use a finite number > 0"),
@@ -226,8 +223,10 @@ def test_a_corrupt_checkpoint_is_a_clear_error_that_changes_nothing(good_run, tm
     results, _ = good_run
     copy = tmp_path / "copy"
     shutil.copytree(os.path.join(results, "good"), copy / "good")
-    (index,) = [name for name in os.listdir(copy / "good" / "checkpoints") if name.endswith(".index")]
-    (copy / "good" / "checkpoints" / index).write_bytes(b"not a checkpoint")
+    indexes = [name for name in os.listdir(copy / "good" / "checkpoints") if name.endswith(".index")]
+    assert len(indexes) == 2
+    for index in indexes:
+        (copy / "good" / "checkpoints" / index).write_bytes(b"not a checkpoint")
     before = digest(copy / "good")
     status = cli.main([*SAME_AS_GOOD, "--results-dir", str(copy), "--steps", "4"])
     err = capsys.readouterr().err

@@ -12,7 +12,6 @@ from qgan.evaluation.targets import ring
 from qgan.training.config import TrainConfig
 from qgan.training.run_folder import METRIC_COLUMNS, PLOT_FILES, read_metrics
 from qgan.training.train import train
-from tests.helpers import TRAIN, run_script
 
 TINY = dict(layers=1, cutoff=8, batch_size=8, n_critic=2, steps=4, eval_every=2, eval_samples=100)
 
@@ -67,29 +66,6 @@ def test_steps_not_a_multiple_of_eval_every_still_end_at_steps_on_the_sf_engine(
     result = train(config, log=lambda line: None)
     assert [row["step"] for row in result.metrics] == [2, 3]
     assert json.loads((tmp_path / "odd" / "config.json").read_text())["engine"] == "sf"
-
-
-@pytest.mark.slow
-def test_script_trains_a_file_dataset_with_centres(tmp_path):
-    rng = np.random.default_rng(0)
-    centers = np.array([[-1.0, 0.0], [1.0, 0.0]])
-    points = centers[rng.integers(0, 2, 400)] + rng.normal(0, 0.05, (400, 2))
-    np.savetxt(tmp_path / "points.csv", points, delimiter=",", header="x,y", comments="")
-    np.save(tmp_path / "centers.npy", centers)
-    process = run_script(
-        TRAIN,
-        "--dataset", "file", "--data", tmp_path / "points.csv", "--centers", tmp_path / "centers.npy",
-        "--layers", "1", "--cutoff", "5", "--batch-size", "8", "--n-critic", "1", "--steps", "2",
-        "--eval-every", "2", "--eval-samples", "50", "--results-dir", tmp_path / "results",
-        "--run-name", "mine", "--no-jit-compile",
-        timeout=300,
-    )  # fmt: skip
-    assert process.returncode == 0, process.stderr[-2000:]
-    assert "done at step 2 in" in process.stdout and "/2 modes captured" in process.stdout
-    assert json.loads((tmp_path / "results" / "mine" / "config.json").read_text())["jit_compile"] is False
-    final = json.loads((tmp_path / "results" / "mine" / "coverage.json").read_text())
-    assert final["coverage"]["num_modes"] == 2
-    assert final["coverage"]["num_samples"] == 50
 
 
 HERALDED = dict(
