@@ -6,16 +6,11 @@ import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# qgan.runtime.compile_cache keeps XLA executables under $XDG_CACHE_HOME: a test session starts with an
-# empty one, as on a fresh CI machine, and never writes into the user's ~/.cache. The session's first
-# process (the xdist controller) makes it; the workers and every run they start inherit it, so a
-# program that one of them compiled loads from disk in the others
-_CACHE_HOME = os.environ.get("QGAN_TEST_CACHE_HOME")
-if _CACHE_HOME is None:
-    _CACHE_HOME = tempfile.mkdtemp(prefix="qgan-test-cache-")
-    os.environ["QGAN_TEST_CACHE_HOME"] = _CACHE_HOME
-    atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
+# qgan.runtime.compile_cache keeps XLA executables under $XDG_CACHE_HOME: each test process starts with an
+# empty one, as on a fresh CI machine, and never writes into the user's ~/.cache
+_CACHE_HOME = tempfile.mkdtemp(prefix="qgan-test-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
 # the tests' runs are a few steps long, so they compile without LLVM's optimisation passes: the
 # same program through the same XLA passes, in about a third less compile time and slower steps
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
