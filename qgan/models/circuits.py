@@ -7,6 +7,8 @@ import dataclasses
 import strawberryfields as sf
 from strawberryfields import ops
 
+from qgan.models.circuit_layout import beamsplitter_pairs, layer_group_sizes
+
 # Gate groups whose magnitude the generator bounds; interferometer angles stay unbounded.
 ACTIVE_GROUPS = ("squeeze", "displace", "kerr")
 LATENT_PREFIX = "latent"
@@ -48,15 +50,6 @@ def latent_name(encoding: int, mode: int) -> str:
     return f"{LATENT_PREFIX}_{mode}" if encoding == 0 else f"{LATENT_PREFIX}_{encoding}_{mode}"
 
 
-def beamsplitter_pairs(modes: int) -> list[tuple[int, int]]:
-    """Neighbouring mode pairs of a rectangular (Clements) mesh: modes·(modes−1)/2 beamsplitters."""
-    pairs = []
-    for column in range(modes):
-        for first in range(column % 2, modes - 1, 2):
-            pairs.append((first, first + 1))
-    return pairs
-
-
 def build_circuit(modes: int, layers: int, reupload: bool = False) -> Circuit:
     """Builds the generator circuit: latent displacements, then `layers` CV neural-network layers.
 
@@ -74,17 +67,7 @@ def build_circuit(modes: int, layers: int, reupload: bool = False) -> Circuit:
         The Circuit.
     """
     pairs = beamsplitter_pairs(modes)
-    group_sizes = {
-        "int1_theta": len(pairs),
-        "int1_phi": len(pairs),
-        "int1_rot": modes,
-        "squeeze": modes,
-        "int2_theta": len(pairs),
-        "int2_phi": len(pairs),
-        "int2_rot": modes,
-        "displace": modes,
-        "kerr": modes,
-    }
+    group_sizes = layer_group_sizes(modes)
     program = sf.Program(modes)
     encodings = layers if reupload else 1
     latent_names = tuple(

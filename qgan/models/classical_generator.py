@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from qgan.models.generator import CoordinateGenerator
+from qgan.models.coordinate_generator import CoordinateGenerator
 
 
 def mlp_parameter_count(latent_dim: int, hidden_units: tuple[int, ...], output_dim: int) -> int:

@@ -8,10 +8,10 @@ import keras
 import tensorflow as tf
 
 from qgan.guard import GradientGuard
+from qgan.models.coordinate_generator import born_rule_samples
 from qgan.models.critic import gradient_penalty
 from qgan.models.ema import WeightAverage
 from qgan.models.energy import mixture_energy_distance, mixture_local_mmd
-from qgan.models.generator import born_rule_samples
 from qgan.runtime.direct_call import DirectCall
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from qgan.evaluation import targets
 from qgan.guard import GradientGuard
+from qgan.models.circuit_layout import quantum_parameter_count
 from qgan.models.classical_generator import (
     ClassicalGenerator,
     ClassicalMixtureGenerator,
@@ -18,7 +19,6 @@ from qgan.models.classical_generator import (
 from qgan.models.critic import build_critic
 from qgan.models.energy import local_scale
 from qgan.models.gan import CoordinateGAN
-from qgan.models.generator import QuantumGenerator
 from qgan.runtime.errors import first_line
 from qgan.training.config import ConfigError, TrainConfig
 
@@ -35,39 +35,46 @@ def make_target(config: TrainConfig) -> targets.Target:
 
 
 def build_generator(config: TrainConfig):
-    """The generator a config asks for: the quantum circuit, or the classical MLP of about its size."""
-    quantum = QuantumGenerator(
-        modes=config.modes,
-        layers=config.layers,
-        cutoff=config.cutoff,
-        engine=config.engine,
-        latent_scale=config.latent_scale,
-        max_squeeze=config.max_squeeze,
-        max_displacement=config.max_displacement,
-        max_kerr=config.max_kerr,
-        init_std=config.init_std,
-        seed=config.seed,
-        jit_compile=config.jit_compile,
-        reupload=config.reupload,
-        readout=config.readout,
-        ancillas=config.ancillas,
-        detector=config.detector,
-        quadratures=config.quadratures,
-        ancilla_offset=config.ancilla_offset,
-        latent_distribution=config.latent_distribution,
-        detector_efficiency=config.detector_efficiency,
-        dark_counts=config.dark_counts,
-        output_loss=config.output_loss,
-        latent_output=config.latent_output,
-        name="quantum_generator",
-    )
+    """The generator a config asks for: the quantum circuit, or the classical MLP of about its size.
+
+    A classical generator's size comes from the circuit's parameter count in closed form, so
+    building one imports no Strawberry Fields.
+    """
     if config.generator == "quantum":
-        return quantum
+        from qgan.models.generator import QuantumGenerator
+
+        return QuantumGenerator(
+            modes=config.modes,
+            layers=config.layers,
+            cutoff=config.cutoff,
+            engine=config.engine,
+            latent_scale=config.latent_scale,
+            max_squeeze=config.max_squeeze,
+            max_displacement=config.max_displacement,
+            max_kerr=config.max_kerr,
+            init_std=config.init_std,
+            seed=config.seed,
+            jit_compile=config.jit_compile,
+            reupload=config.reupload,
+            readout=config.readout,
+            ancillas=config.ancillas,
+            detector=config.detector,
+            quadratures=config.quadratures,
+            ancilla_offset=config.ancilla_offset,
+            latent_distribution=config.latent_distribution,
+            detector_efficiency=config.detector_efficiency,
+            dark_counts=config.dark_counts,
+            output_loss=config.output_loss,
+            latent_output=config.latent_output,
+            name="quantum_generator",
+        )
+    quantum_parameters = quantum_parameter_count(
+        config.modes, config.layers, reupload=config.reupload, latent_output=config.latent_output
+    )
     if config.generator == "classical-mixture":
         outcomes = config.mixture_outcomes()
-        hidden_units = matching_hidden_units(
-            max(quantum.parameter_count() - outcomes, 1), config.modes + outcomes, 2
-        )
+        mixture_parameters = max(quantum_parameters - outcomes, 1)
+        hidden_units = matching_hidden_units(mixture_parameters, config.modes + outcomes, 2)
         return ClassicalMixtureGenerator(
             latent_dim=config.modes,
             outcomes=outcomes,
@@ -77,7 +84,7 @@ def build_generator(config: TrainConfig):
             latent_distribution=config.latent_distribution,
             name="classical_mixture_generator",
         )
-    hidden_units = matching_hidden_units(quantum.parameter_count(), config.modes, 2)
+    hidden_units = matching_hidden_units(quantum_parameters, config.modes, 2)
     return ClassicalGenerator(
         latent_dim=config.modes,
         hidden_units=hidden_units,

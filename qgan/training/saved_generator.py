@@ -9,7 +9,6 @@ import keras
 import numpy as np
 
 from qgan.models.classical_generator import ClassicalGenerator, ClassicalMixtureGenerator
-from qgan.models.generator import QuantumGenerator
 from qgan.runtime.errors import first_line
 from qgan.runtime.files import save_atomic, write_atomic
 from qgan.training.config import VALUES_BEFORE_FLAGS, TrainConfig
@@ -22,11 +21,19 @@ from qgan.training.readers import (
     saved_generator_config,
 )
 
-# the classes a generator.json may name; importing them registers them with Keras, so a fresh
-# process that imports only this module deserialises them
-GENERATOR_CLASSES = {
-    cls.__name__: cls for cls in (QuantumGenerator, ClassicalGenerator, ClassicalMixtureGenerator)
-}
+
+def generator_classes(class_name: str) -> dict:
+    """The classes a generator.json may name, as custom objects for Keras' deserialisation.
+
+    Handing them to Keras registers nothing twice and works in a fresh process. The quantum
+    generator (and Strawberry Fields with it) is imported only for a generator.json that names it.
+    """
+    classes = {cls.__name__: cls for cls in (ClassicalGenerator, ClassicalMixtureGenerator)}
+    if class_name == "QuantumGenerator":
+        from qgan.models.generator import QuantumGenerator
+
+        classes[class_name] = QuantumGenerator
+    return classes
 
 
 def save_generator(generator, run_dir: str) -> None:
@@ -71,7 +78,9 @@ def load_run(run_dir: str, detector_efficiency: float | None = None, dark_counts
     if config is None:
         return _load_npz_run(run_dir)
     try:
-        generator = keras.saving.deserialize_keras_object(config, custom_objects=GENERATOR_CLASSES)
+        generator = keras.saving.deserialize_keras_object(
+            config, custom_objects=generator_classes(config.get("class_name"))
+        )
         keras.saving.load_weights(generator, os.path.join(run_dir, WEIGHTS_FILE))
     except (TypeError, ValueError, KeyError, OSError) as error:
         raise RunFolderError(

@@ -3,7 +3,8 @@
 import pytest
 from strawberryfields import ops
 
-from qgan.models.circuits import beamsplitter_pairs, build_circuit
+from qgan.models.circuit_layout import beamsplitter_pairs
+from qgan.models.circuits import build_circuit
 
 
 @pytest.mark.parametrize("modes", [1, 2, 3, 4, 5])

@@ -1,12 +1,16 @@
 """Tests of qgan.models.classical_generator: the MLP baseline's size, forward pass and training end to end."""
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from qgan.models.circuit_layout import quantum_parameter_count
 from qgan.models.classical_generator import ClassicalGenerator, matching_hidden_units, mlp_parameter_count
+from qgan.models.generator import QuantumGenerator
 from qgan.training.builders import build_generator
 from qgan.training.config import TrainConfig
 
@@ -36,6 +40,39 @@ def test_classical_generator_is_sized_like_the_circuit_of_the_same_config():
     deep_classical = build_generator(TrainConfig(generator="classical", layers=8, reupload=True))
     assert deep_quantum.parameter_count() == 8 * 14 + 8 * 2 + 4 == 132
     assert deep_classical.hidden_units == (9, 9) and deep_classical.parameter_count() == 137
+
+
+@pytest.mark.parametrize("modes", [2, 3, 4])
+@pytest.mark.parametrize(
+    "layers, reupload, latent_output", [(1, False, False), (3, True, False), (2, True, True)]
+)
+def test_the_closed_form_count_is_the_circuits_own(modes, layers, reupload, latent_output):
+    generator = QuantumGenerator(
+        modes=modes,
+        layers=layers,
+        cutoff=3,
+        reupload=reupload,
+        latent_output=latent_output,
+        jit_compile=False,
+    )
+    assert quantum_parameter_count(modes, layers, reupload, latent_output=latent_output) == (
+        generator.parameter_count()
+    )
+
+
+def test_a_classical_run_is_built_and_trained_without_strawberry_fields():
+    # in a fresh process, as qgan-train runs it: the circuit's size is counted, not built
+    code = (
+        "import sys\n"
+        "from qgan.training.builders import build_generator\n"
+        "from qgan.training.config import TrainConfig\n"
+        "import qgan.training.train\n"
+        "generator = build_generator(TrainConfig(generator='classical'))\n"
+        "print(generator.hidden_units, 'strawberryfields' in sys.modules)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.split("\n")[-2] == "(6, 6) False"
 
 
 def test_forward_pass_is_the_leaky_relu_network():

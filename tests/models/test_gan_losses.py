@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qgan.models.coordinate_generator import CoordinateGenerator, born_rule_samples
 from qgan.models.gan import CoordinateGAN, outcome_weights
-from qgan.models.generator import CoordinateGenerator, born_rule_samples
 
 LATENT = np.array([[0.3, -0.6, -0.9], [-0.2, 0.8, 0.95], [0.5, 0.1, 0.1], [-0.7, -0.3, 0.4]], np.float32)
 REAL = np.array([[1.0, 2.0], [-0.5, 0.5], [0.0, -1.0], [0.25, 0.75]], np.float32)

@@ -242,7 +242,7 @@ def test_heralded_identity_circuit_gives_poisson_outcomes_and_the_latent_coheren
 
 
 def test_draw_outcome_is_the_inverse_cdf_of_the_normalised_probabilities():
-    from qgan.models.generator import draw_outcome
+    from qgan.models.coordinate_generator import draw_outcome
 
     probabilities = tf.constant([[0.1, 0.3, 0.0, 0.4], [0.1, 0.3, 0.0, 0.4], [0.5, 0.0, 0.0, 0.0]])
     # u = (z + 1)/2 scaled by the row sum 0.8: thresholds 0.08, 0.4, 0.56 (rows 0-1) and 0.25 (row 2)
