@@ -17,50 +17,6 @@ TINY = dict(layers=1, cutoff=8, batch_size=8, n_critic=2, steps=4, eval_every=2,
 
 
 @pytest.mark.slow
-def test_train_writes_an_honest_results_folder(tmp_path):
-    lines = []
-    config = TrainConfig(results_dir=str(tmp_path), run_name="tiny", **TINY)
-    result = train(config, log=lines.append)
-    run_dir = tmp_path / "tiny"
-    assert result.run_dir == str(run_dir)
-    expected = {
-        "config.json",
-        "metrics.csv",
-        "coverage.json",
-        "samples.npy",
-        "generator.json",
-        "generator.weights.h5",
-        "critic.weights.h5",
-        *PLOT_FILES,
-    }
-    assert expected <= set(os.listdir(run_dir))
-    assert not [name for name in os.listdir(run_dir) if name.endswith(".tmp")]
-    assert json.loads((run_dir / "config.json").read_text()) == config.to_dict()
-
-    rows = (run_dir / "metrics.csv").read_text().splitlines()
-    assert rows[0].split(",") == list(METRIC_COLUMNS)
-    assert [row.split(",")[0] for row in rows[1:]] == ["2", "4"]
-    assert len(result.metrics) == 2
-
-    final = json.loads((run_dir / "coverage.json").read_text())
-    samples = np.load(run_dir / "samples.npy")
-    assert samples.shape == (100, 2)
-    target = ring()
-    recomputed = mode_coverage(samples, target.centers, target.std)
-    assert final["coverage"] == recomputed.as_dict()
-    assert final["step"] == 4
-    assert 0.9 < final["trace_min"] <= final["trace_mean"] <= 1.0 + 1e-6
-    assert result.metrics[-1]["modes_captured"] == recomputed.modes_captured
-
-    assert lines[0].startswith("qgan: training on ring")
-    assert lines[1].startswith("qgan: step 1 done ") and lines[1].endswith(
-        " s after the run began (compilation included)"
-    )
-    assert sum(line.startswith("step") for line in lines) == 2
-    assert lines[-1].startswith("done at step 4 in") and "modes captured" in lines[-1]
-
-
-@pytest.mark.slow
 def test_steps_not_a_multiple_of_eval_every_still_end_at_steps_on_the_sf_engine(tmp_path):
     config = TrainConfig(results_dir=str(tmp_path), run_name="odd", **(TINY | dict(steps=3, engine="sf")))
     result = train(config, log=lambda line: None)
@@ -235,22 +191,60 @@ def test_a_guard_stop_is_reported_exits_3_and_resuming_clears_it(tmp_path, monke
 
 
 @pytest.mark.slow
-def test_tensorboard_and_keras_logs_hold_each_evaluation_on_the_default_engine(tmp_path):
+def test_train_writes_an_honest_results_folder_with_tensorboard_and_keras_logs(tmp_path):
+    # one run on the default engine (XLA) checks the folder, the log lines, TensorBoard and Keras' logs
     import csv
 
     import keras
     from tensorboard.backend.event_processing import event_accumulator
 
-    config = TrainConfig(results_dir=str(tmp_path), run_name="logged", **(TINY | dict(steps=5, cutoff=5)))
+    lines = []
+    config = TrainConfig(results_dir=str(tmp_path), run_name="tiny", **(TINY | dict(steps=5)))
     assert config.tensorboard and config.jit_compile
     csv_log = tmp_path / "epochs.csv"
-    result = train(config, log=lambda line: None, callbacks=[keras.callbacks.CSVLogger(str(csv_log))])
+    result = train(config, log=lines.append, callbacks=[keras.callbacks.CSVLogger(str(csv_log))])
+    run_dir = tmp_path / "tiny"
+    assert result.run_dir == str(run_dir)
+    expected = {
+        "config.json",
+        "metrics.csv",
+        "coverage.json",
+        "samples.npy",
+        "generator.json",
+        "generator.weights.h5",
+        "critic.weights.h5",
+        *PLOT_FILES,
+    }
+    assert expected <= set(os.listdir(run_dir))
+    assert not [name for name in os.listdir(run_dir) if name.endswith(".tmp")]
+    assert json.loads((run_dir / "config.json").read_text()) == config.to_dict()
+
+    csv_rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert csv_rows[0].split(",") == list(METRIC_COLUMNS)
+    assert [row.split(",")[0] for row in csv_rows[1:]] == ["2", "4", "5"]
     rows = result.metrics
     assert [row["step"] for row in rows] == [2, 4, 5]  # one epoch per evaluation, the last one short
 
+    final = json.loads((run_dir / "coverage.json").read_text())
+    samples = np.load(run_dir / "samples.npy")
+    assert samples.shape == (100, 2)
+    target = ring()
+    recomputed = mode_coverage(samples, target.centers, target.std)
+    assert final["coverage"] == recomputed.as_dict()
+    assert final["step"] == 5
+    assert 0.9 < final["trace_min"] <= final["trace_mean"] <= 1.0 + 1e-6
+    assert rows[-1]["modes_captured"] == recomputed.modes_captured
+
+    assert lines[0].startswith("qgan: training on ring")
+    assert lines[1].startswith("qgan: step 1 done ") and lines[1].endswith(
+        " s after the run began (compilation included)"
+    )
+    assert sum(line.startswith("step") for line in lines) == 3
+    assert lines[-1].startswith("done at step 5 in") and "modes captured" in lines[-1]
+
     def read(folder):
         reader = event_accumulator.EventAccumulator(
-            str(tmp_path / "logged" / "tensorboard" / folder), size_guidance={"tensors": 0}
+            str(run_dir / "tensorboard" / folder), size_guidance={"tensors": 0}
         )
         reader.Reload()
         return {
@@ -280,9 +274,8 @@ def test_tensorboard_and_keras_logs_hold_each_evaluation_on_the_default_engine(t
     assert [int(row["epoch"]) for row in epochs] == [0, 1, 2]
     assert [int(row["modes_captured"]) for row in epochs] == [row["modes_captured"] for row in rows]
     # the fidelity metrics land in metrics.csv and coverage.json too
-    with open(tmp_path / "logged" / "metrics.csv", newline="") as handle:
+    with open(run_dir / "metrics.csv", newline="") as handle:
         written = list(csv.DictReader(handle))
     np.testing.assert_allclose([float(row["w1_ratio"]) for row in written], [row["w1_ratio"] for row in rows])
-    final = json.loads((tmp_path / "logged" / "coverage.json").read_text())
     assert final["fidelity"]["w1_ratio"] == pytest.approx(rows[-1]["w1_ratio"])
     assert 1 <= len(final["fidelity"]["offsets"]) <= 8 and final["fidelity"]["w1_reference"] > 0
