@@ -22,17 +22,17 @@ from qgan.training.readers import (
 )
 
 
-def generator_classes(class_name: str) -> dict:
+def generator_classes(config: dict) -> dict:
     """The classes a generator.json may name, as custom objects for Keras' deserialisation.
 
-    Handing them to Keras registers nothing twice and works in a fresh process. The quantum
-    generator (and Strawberry Fields with it) is imported only for a generator.json that names it.
+    Given to Keras, they are found in a fresh process too. The quantum generator (and Strawberry
+    Fields with it) is imported only for a generator.json that names it.
     """
     classes = {cls.__name__: cls for cls in (ClassicalGenerator, ClassicalMixtureGenerator)}
-    if class_name == "QuantumGenerator":
+    if "QuantumGenerator" in (config.get("class_name"), str(config.get("registered_name")).split(">")[-1]):
         from qgan.models.generator import QuantumGenerator
 
-        classes[class_name] = QuantumGenerator
+        classes["QuantumGenerator"] = QuantumGenerator
     return classes
 
 
@@ -78,9 +78,7 @@ def load_run(run_dir: str, detector_efficiency: float | None = None, dark_counts
     if config is None:
         return _load_npz_run(run_dir)
     try:
-        generator = keras.saving.deserialize_keras_object(
-            config, custom_objects=generator_classes(config.get("class_name"))
-        )
+        generator = keras.saving.deserialize_keras_object(config, custom_objects=generator_classes(config))
         keras.saving.load_weights(generator, os.path.join(run_dir, WEIGHTS_FILE))
     except (TypeError, ValueError, KeyError, OSError) as error:
         raise RunFolderError(
