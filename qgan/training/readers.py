@@ -18,7 +18,8 @@ OLD_WEIGHTS_FILE = "generator.weights.npz"  # run folders written before the Ker
 RUN_CONFIG_FILE = "config.json"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: the registered names a generator.json may hold (qgan.training.saved_generator registers them)
-GENERATOR_NAMES = ("qgan>QuantumGenerator", "qgan>ClassicalGenerator", "qgan>ClassicalMixtureGenerator")
+QUANTUM_GENERATOR_NAME = "qgan>QuantumGenerator"
+GENERATOR_NAMES = (QUANTUM_GENERATOR_NAME, "qgan>ClassicalGenerator", "qgan>ClassicalMixtureGenerator")
 
 
 class RunFolderError(InputError):

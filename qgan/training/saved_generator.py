@@ -15,6 +15,7 @@ from qgan.training.config import VALUES_BEFORE_FLAGS, TrainConfig
 from qgan.training.readers import (
     CONFIG_FILE,
     OLD_WEIGHTS_FILE,
+    QUANTUM_GENERATOR_NAME,
     WEIGHTS_FILE,
     RunFolderError,
     read_run_config,
@@ -26,10 +27,11 @@ def generator_classes(config: dict) -> dict:
     """The classes a generator.json may name, as custom objects for Keras' deserialisation.
 
     Given to Keras, they are found in a fresh process too. The quantum generator (and Strawberry
-    Fields with it) is imported only for a generator.json that names it.
+    Fields with it) is imported only for a generator.json that names it (saved_generator_config
+    has checked that its registered name is one of readers.GENERATOR_NAMES).
     """
     classes = {cls.__name__: cls for cls in (ClassicalGenerator, ClassicalMixtureGenerator)}
-    if "QuantumGenerator" in (config.get("class_name"), str(config.get("registered_name")).split(">")[-1]):
+    if config["registered_name"] == QUANTUM_GENERATOR_NAME:
         from qgan.models.generator import QuantumGenerator
 
         classes["QuantumGenerator"] = QuantumGenerator

@@ -60,8 +60,8 @@ def test_the_closed_form_count_is_the_circuits_own(modes, layers, reupload, late
     )
 
 
-def test_a_classical_run_is_built_and_trained_without_strawberry_fields():
-    # in a fresh process, as qgan-train runs it: the circuit's size is counted, not built
+def test_a_classical_generator_is_built_without_strawberry_fields_in_a_fresh_process():
+    # as qgan-train builds it, beside the training module: the circuit's size is counted, not built
     code = (
         "import sys\n"
         "from qgan.training.builders import build_generator\n"
