@@ -8,7 +8,12 @@ import sys
 
 from qgan.runtime.errors import InputError
 from qgan.training.cli import HelpFormatter, OneLineErrorParser
-from qgan.training.readers import RunFolderError, check_output_file, saved_generator_config
+from qgan.training.readers import (
+    QUANTUM_GENERATOR_NAME,
+    RunFolderError,
+    check_output_file,
+    saved_generator_config,
+)
 
 PROGRAM = "qgan-export"
 FORMATS = (".xbb",)
@@ -54,7 +59,7 @@ def main(argv=None) -> int:
     try:
         check_output_file(args.output, "--output", FORMATS, args.overwrite)
         config = saved_generator_config(args.run)
-        if config is None or config["registered_name"] != "qgan>QuantumGenerator":
+        if config is None or config["registered_name"] != QUANTUM_GENERATOR_NAME:
             raise RunFolderError(
                 f"run {args.run!r} holds no quantum generator; only circuits can be exported"
             )

@@ -34,7 +34,7 @@ def generator_classes(config: dict) -> dict:
     if config["registered_name"] == QUANTUM_GENERATOR_NAME:
         from qgan.models.generator import QuantumGenerator
 
-        classes["QuantumGenerator"] = QuantumGenerator
+        classes[QuantumGenerator.__name__] = QuantumGenerator
     return classes
 
 
