@@ -10,8 +10,9 @@ from qgan.models.gan import CoordinateGAN
 from qgan.models.generator import QuantumGenerator
 
 
-def small_gan(n_critic=2, guard_options=None, jit_compile=False):
-    generator = QuantumGenerator(modes=2, layers=1, cutoff=5, seed=0, jit_compile=jit_compile)
+def small_gan(n_critic=2, guard_options=None, jit_compile=False, generator=None):
+    if generator is None:
+        generator = QuantumGenerator(modes=2, layers=1, cutoff=5, seed=0, jit_compile=jit_compile)
     gan = CoordinateGAN(
         generator,
         build_critic((8,), seed=0),
@@ -72,13 +73,18 @@ def test_fit_runs_the_guarded_steps(n_critic):
 def fit_and_step_under_xla():
     """fit under XLA over 3 batches, and the compiled train_step batch by batch, then one step more.
 
+    The generator is a classical MLP: the GAN's path is that of small_gan's expectation circuit
+    (one sample per latent row), compiled in a fraction of the circuit's time.
+
     Returns:
         The iterations, both models' weights, the weights after a fourth step and both losses.
     """
     data = np.random.default_rng(2).normal(size=(3 * 2 * 4, 2)).astype(np.float32)
-    fitted = small_gan(jit_compile=True)
+    from qgan.models.classical_generator import ClassicalGenerator
+
+    fitted = small_gan(jit_compile=True, generator=ClassicalGenerator(hidden_units=(4,), seed=0))
     history = fitted.fit(data, batch_size=2 * 4, epochs=1, verbose=0, shuffle=False)
-    stepped = small_gan(jit_compile=True)
+    stepped = small_gan(jit_compile=True, generator=ClassicalGenerator(hidden_units=(4,), seed=0))
     step = tf.function(stepped.train_step, jit_compile=True, autograph=False)
     for batch in np.split(data, 3):
         logs = step(tf.constant(batch))

@@ -18,7 +18,9 @@ def test_the_ideal_detector_repeats_the_runs_final_evaluation_and_a_lossy_one_ch
     ideal = evaluate_under_detector(RUN, 1.0, 0.0)
     assert ideal["high_quality"] == final["coverage"]["high_quality_fraction"]
     assert ideal["modes"] == final["coverage"]["modes_captured"]
-    assert ideal["w1_ratio"] == pytest.approx(final["fidelity"]["w1_ratio"], rel=1e-6)
+    # the run was trained on another machine; its CPU's kernels round differently (2.6e-6 seen, on an
+    # AVX-512 EPYC), while a wrong detector or sample moves the ratio by far more than 1e-4
+    assert ideal["w1_ratio"] == pytest.approx(final["fidelity"]["w1_ratio"], rel=1e-4)
     lossy = evaluate_under_detector(RUN, 0.8, 0.0)
     assert lossy["detector_efficiency"] == 0.8 and lossy["high_quality"] < ideal["high_quality"]
 
