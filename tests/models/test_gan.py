@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qgan.models.classical_generator import ClassicalGenerator, ClassicalMixtureGenerator
 from qgan.models.critic import build_critic
 from qgan.models.gan import CoordinateGAN
 from qgan.models.generator import QuantumGenerator
@@ -80,8 +81,6 @@ def fit_and_step_under_xla():
         The iterations, both models' weights, the weights after a fourth step and both losses.
     """
     data = np.random.default_rng(2).normal(size=(3 * 2 * 4, 2)).astype(np.float32)
-    from qgan.models.classical_generator import ClassicalGenerator
-
     fitted = small_gan(jit_compile=True, generator=ClassicalGenerator(hidden_units=(4,), seed=0))
     history = fitted.fit(data, batch_size=2 * 4, epochs=1, verbose=0, shuffle=False)
     stepped = small_gan(jit_compile=True, generator=ClassicalGenerator(hidden_units=(4,), seed=0))
@@ -145,8 +144,6 @@ def linear_critic(weights=(0.7, -0.4), bias=0.25):
 
 
 def mixture_gan(marginal_critic, latent, gp_weight=0.0, gp_target=1.0):
-    from qgan.models.classical_generator import ClassicalMixtureGenerator
-
     generator = ClassicalMixtureGenerator(latent_dim=2, outcomes=3, hidden_units=(4,), seed=1)
     generator.logits.assign([0.5, -0.25, 0.0])
     generator.sample_latent = lambda batch_size, seed=None: tf.constant(latent[:batch_size])
@@ -223,8 +220,6 @@ def test_critic_loss_adds_the_weighted_penalty_around_its_target_norm(gp_target)
 
 
 def test_plain_generator_loss_is_minus_the_mean_critic_score_and_a_step_raises_it():
-    from qgan.models.classical_generator import ClassicalGenerator
-
     generator = ClassicalGenerator(latent_dim=2, hidden_units=(4,), seed=3)
     generator.sample_latent = lambda batch_size, seed=None: tf.constant(LATENT[:batch_size, :2])
     gan = CoordinateGAN(generator, linear_critic(), n_critic=1, gp_weight=0.0, trace_penalty=1.0, seed=0)
